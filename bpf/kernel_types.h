@@ -1,0 +1,99 @@
+/* SPDX-License-Identifier: GPL-2.0-only */
+/*
+ * The few kernel types tcpsubnet.bpf.c touches, written by hand instead of a generated
+ * vmlinux.h (see docs/DESIGN.md). Structs carry preserve_access_index, so every field
+ * access is a CO-RE relocation that libbpf resolves against the BTF of the kernel the
+ * plugin runs on: only the field names and types below must exist there, never the
+ * layout of the build host's kernel. Numeric constants are stable uapi values.
+ */
+#ifndef TS_KERNEL_TYPES_H
+#define TS_KERNEL_TYPES_H
+
+/* Tells bpf_tracing.h to use the kernel's pt_regs field names (di, si, ...). */
+#define __VMLINUX_H__
+
+typedef unsigned char __u8;
+typedef unsigned short __u16;
+typedef unsigned int __u32;
+typedef unsigned long long __u64;
+typedef signed char __s8;
+typedef short __s16;
+typedef int __s32;
+typedef long long __s64;
+typedef __u16 __be16;
+typedef __u32 __be32;
+typedef __u32 __wsum;
+typedef __u64 size_t;
+typedef _Bool bool;
+#define true 1
+#define false 0
+#define NULL ((void *)0)
+
+/* uapi/linux/bpf.h: only what the map definitions use. */
+enum bpf_map_type {
+	BPF_MAP_TYPE_HASH = 1,
+	BPF_MAP_TYPE_PERCPU_ARRAY = 6,
+	BPF_MAP_TYPE_LPM_TRIE = 11,
+};
+#define BPF_F_NO_PREALLOC (1U << 0)
+#define BPF_ANY 0
+
+/* uapi socket constants */
+#define AF_INET 2
+#define AF_INET6 10
+#define IPPROTO_TCP 6
+#define MSG_PEEK 0x2
+#define MSG_ERRQUEUE 0x2000
+
+#pragma clang attribute push(__attribute__((preserve_access_index)), apply_to = record)
+
+struct in6_addr {
+	union {
+		__u8 u6_addr8[16];
+		__be16 u6_addr16[8];
+		__be32 u6_addr32[4];
+	} in6_u;
+};
+
+struct sock_common {
+	union {
+		struct {
+			__be32 skc_daddr;
+			__be32 skc_rcv_saddr;
+		};
+	};
+	union {
+		struct {
+			__be16 skc_dport;
+			__u16 skc_num;
+		};
+	};
+	unsigned short skc_family;
+	struct in6_addr skc_v6_daddr;
+	struct in6_addr skc_v6_rcv_saddr;
+};
+
+/*
+ * sk_protocol became a plain u16 in 5.6 (commit bf9765145b85); older kernels have a
+ * bitfield, but the tracepoint mode that reads it needs 6.3+ anyway.
+ */
+struct sock {
+	struct sock_common __sk_common;
+	__u16 sk_protocol;
+};
+
+struct msghdr;
+struct page;
+
+#pragma clang attribute pop
+
+/*
+ * x86_64 pt_regs, in the kernel's (uapi-stable) order: kprobe programs read their
+ * arguments straight from the context, which is this exact layout.
+ */
+struct pt_regs {
+	unsigned long r15, r14, r13, r12, bp, bx, r11, r10, r9, r8;
+	unsigned long ax, cx, dx, si, di, orig_ax, ip, cs, flags, sp, ss;
+};
+
+#endif /* TS_KERNEL_TYPES_H */

@@ -1,0 +1,211 @@
+/* SPDX-License-Identifier: GPL-2.0-only */
+/*
+ * collectd glue of the tcpsubnet plugin: config -> tsconf, init -> tsbpf, read ->
+ * dispatch. Everything with logic lives in tsconf.c and tsbpf.c.
+ *
+ * This file includes collectd's headers and therefore never the project's own
+ * config.h (both define PACKAGE_NAME); build settings arrive as TS_* -D flags.
+ */
+#include "collectd.h"
+#include "plugin.h"
+#include "utils/common/common.h"
+
+#include "tsbpf.h"
+#include "tsconf.h"
+
+#define TS_PLUGIN "tcpsubnet"
+
+static struct ts_config conf;
+static bool conf_ready;
+static int conf_errors;
+static struct ts_bpf *bpf;
+static struct ts_counters *totals;
+
+static void tcpsubnet_log(enum ts_log_level level, const char *line)
+{
+	static const int map[] = {
+		[TS_LOG_ERR] = LOG_ERR,
+		[TS_LOG_WARN] = LOG_WARNING,
+		[TS_LOG_INFO] = LOG_INFO,
+		[TS_LOG_DEBUG] = LOG_DEBUG,
+	};
+
+	plugin_log(map[level], TS_PLUGIN " plugin: %s", line);
+}
+
+static void tcpsubnet_config_error(void *ctx, const char *line)
+{
+	(void)ctx;
+	ERROR(TS_PLUGIN " plugin: %s", line);
+}
+
+static void tcpsubnet_free_items(struct ts_citem *items, int n)
+{
+	for (int i = 0; i < n; i++) {
+		free((void *)items[i].values);
+		tcpsubnet_free_items((struct ts_citem *)items[i].children,
+				     items[i].children_num);
+	}
+	free(items);
+}
+
+/* Mirrors collectd's tree into tsconf's; strings stay owned by collectd. */
+static struct ts_citem *tcpsubnet_convert(const oconfig_item_t *ci, int n)
+{
+	struct ts_citem *items = calloc(n > 0 ? (size_t)n : 1, sizeof(*items));
+
+	if (items == NULL)
+		return NULL;
+	for (int i = 0; i < n; i++) {
+		struct ts_cval *v = calloc(ci[i].values_num > 0 ? (size_t)ci[i].values_num : 1,
+					   sizeof(*v));
+
+		items[i].key = ci[i].key;
+		items[i].values = v;
+		items[i].values_num = ci[i].values_num;
+		items[i].children_num = ci[i].children_num;
+		if (v == NULL)
+			goto fail;
+		for (int j = 0; j < ci[i].values_num; j++) {
+			const oconfig_value_t *ov = &ci[i].values[j];
+
+			if (ov->type == OCONFIG_TYPE_STRING) {
+				v[j].type = TS_CV_STRING;
+				v[j].string = ov->value.string;
+			} else if (ov->type == OCONFIG_TYPE_NUMBER) {
+				v[j].type = TS_CV_NUMBER;
+				v[j].number = ov->value.number;
+			} else {
+				v[j].type = TS_CV_BOOLEAN;
+				v[j].boolean = ov->value.boolean != 0;
+			}
+		}
+		items[i].children = tcpsubnet_convert(ci[i].children, ci[i].children_num);
+		if (items[i].children == NULL)
+			goto fail;
+	}
+	return items;
+fail:
+	tcpsubnet_free_items(items, n);
+	return NULL;
+}
+
+static int tcpsubnet_config(oconfig_item_t *ci)
+{
+	struct ts_citem *block;
+
+	if (conf_ready || conf_errors) {
+		ERROR(TS_PLUGIN " plugin: <Plugin tcpsubnet> appears more than once; merge the "
+		      "blocks into one");
+		conf_errors++;
+		return -1;
+	}
+	block = tcpsubnet_convert(ci, 1);
+	if (block == NULL) {
+		ERROR(TS_PLUGIN " plugin: out of memory while reading the configuration");
+		conf_errors++;
+		return -1;
+	}
+	ts_config_init(&conf);
+	conf_errors = ts_config_parse(&conf, block, tcpsubnet_config_error, NULL);
+	tcpsubnet_free_items(block, 1);
+	if (conf_errors) {
+		ts_config_free(&conf);
+		return -1;
+	}
+	conf_ready = true;
+	return 0;
+}
+
+static int tcpsubnet_init(void)
+{
+	char err[1024];
+	int rc;
+
+	if (bpf != NULL)
+		return 0;
+	if (conf_errors) {
+		ERROR(TS_PLUGIN " plugin: not started because of the configuration errors "
+		      "above; fix them and restart collectd");
+		return -1;
+	}
+	if (!conf_ready) {
+		/* LoadPlugin without a <Plugin tcpsubnet> block: built-in subnets. */
+		ts_config_init(&conf);
+		if (ts_config_parse(&conf, NULL, tcpsubnet_config_error, NULL) != 0)
+			return -1;
+		conf_ready = true;
+	}
+	if (conf.builtin_defaults)
+		INFO(TS_PLUGIN " plugin: no Subnet configured, using the built-in subnets "
+		     "loopback, private and link-local");
+
+	ts_bpf_set_log(tcpsubnet_log);
+	rc = ts_bpf_open(&conf, &bpf, err, sizeof(err));
+	if (rc != 0) {
+		ERROR(TS_PLUGIN " plugin: %s", err);
+		return -1;
+	}
+	totals = calloc(conf.n_subnets + 1, sizeof(*totals));
+	if (totals == NULL) {
+		ERROR(TS_PLUGIN " plugin: out of memory");
+		ts_bpf_close(bpf);
+		bpf = NULL;
+		return -1;
+	}
+	INFO(TS_PLUGIN " plugin: attach mode %s; counting %zu subnets, %zu prefixes",
+	     ts_bpf_choice(bpf), conf.n_subnets, conf.n_prefixes);
+	return 0;
+}
+
+static void tcpsubnet_dispatch(const char *instance, const struct ts_counters *c)
+{
+	value_t values[] = {
+		{ .derive = (derive_t)c->rx_bytes },
+		{ .derive = (derive_t)c->tx_bytes },
+	};
+	value_list_t vl = VALUE_LIST_INIT;
+
+	vl.values = values;
+	vl.values_len = 2;
+	sstrncpy(vl.plugin, TS_PLUGIN, sizeof(vl.plugin));
+	sstrncpy(vl.plugin_instance, instance, sizeof(vl.plugin_instance));
+	sstrncpy(vl.type, "if_octets", sizeof(vl.type));
+	plugin_dispatch_values(&vl);
+}
+
+static int tcpsubnet_read(void)
+{
+	char err[512];
+
+	if (bpf == NULL)
+		return -1;
+	if (ts_bpf_read(bpf, totals, err, sizeof(err)) != 0) {
+		ERROR(TS_PLUGIN " plugin: %s", err);
+		return -1;
+	}
+	for (uint32_t id = 1; id <= conf.n_subnets; id++)
+		tcpsubnet_dispatch(ts_config_instance(&conf, id), &totals[id]);
+	if (conf.report_unmatched)
+		tcpsubnet_dispatch(TS_UNMATCHED_NAME, &totals[0]);
+	return 0;
+}
+
+static int tcpsubnet_shutdown(void)
+{
+	ts_bpf_close(bpf);
+	bpf = NULL;
+	free(totals);
+	totals = NULL;
+	ts_config_free(&conf);
+	conf_ready = false;
+	return 0;
+}
+
+void module_register(void)
+{
+	plugin_register_complex_config(TS_PLUGIN, tcpsubnet_config);
+	plugin_register_init(TS_PLUGIN, tcpsubnet_init);
+	plugin_register_read(TS_PLUGIN, tcpsubnet_read);
+	plugin_register_shutdown(TS_PLUGIN, tcpsubnet_shutdown);
+}

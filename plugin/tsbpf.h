@@ -1,0 +1,43 @@
+/* SPDX-License-Identifier: GPL-2.0-only */
+/*
+ * libbpf side of the tcpsubnet plugin: choose an attach method, load and attach the
+ * embedded BPF object, fill the subnet trie, read the counters. No collectd here, so
+ * test tools link it too.
+ */
+#ifndef TSBPF_H
+#define TSBPF_H
+
+#include <linux/types.h>
+#include <stddef.h>
+
+#include "tsconf.h"
+#include "../bpf/tcpsubnet.h"
+
+enum ts_log_level { TS_LOG_ERR, TS_LOG_WARN, TS_LOG_INFO, TS_LOG_DEBUG };
+typedef void (*ts_log_fn)(enum ts_log_level level, const char *line);
+
+/* Installs the log sink for this file and for libbpf (process-wide; call once). */
+void ts_bpf_set_log(ts_log_fn fn);
+
+struct ts_bpf;
+
+/*
+ * Loads and attaches per c->attach_mode (auto tries each method in turn). On failure
+ * returns a negative errno and writes one line saying what is missing and how to fix
+ * it to err.
+ */
+int ts_bpf_open(const struct ts_config *c, struct ts_bpf **out, char *err, size_t err_len);
+
+/* The method in use, and one line on why auto chose it. */
+enum ts_attach_mode ts_bpf_mode(const struct ts_bpf *b);
+const char *ts_bpf_choice(const struct ts_bpf *b);
+
+/*
+ * Sums the per-CPU counters of every subnet id (0 = unmatched, then 1..n_subnets) into
+ * totals, which has n_subnets + 1 entries. Allocates nothing.
+ */
+int ts_bpf_read(struct ts_bpf *b, struct ts_counters *totals, char *err, size_t err_len);
+
+void ts_bpf_close(struct ts_bpf *b);
+
+#endif /* TSBPF_H */

@@ -1,0 +1,632 @@
+/* SPDX-License-Identifier: GPL-2.0-only */
+/*
+ * Configuration parsing and CIDR handling for the tcpsubnet plugin (pure C, libc only).
+ */
+#include "tsconf.h"
+
+#include <arpa/inet.h>
+#include <ctype.h>
+#include <errno.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+static const uint8_t v4mapped_prefix[12] = { 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff };
+
+struct parse_state {
+	struct ts_config *c;
+	ts_msg_fn err;
+	void *ctx;
+	int errors;
+	/* The text each prefix was written as, for duplicate messages (parallel array). */
+	const char **prefix_text;
+	size_t prefix_text_cap;
+	bool seen_attach, seen_unmatched, seen_max, seen_btf;
+};
+
+static void report(struct parse_state *st, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+static void report(struct parse_state *st, const char *fmt, ...)
+{
+	char line[512];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(line, sizeof(line), fmt, ap);
+	va_end(ap);
+	st->errors++;
+	if (st->err)
+		st->err(st->ctx, line);
+}
+
+void ts_config_init(struct ts_config *c)
+{
+	memset(c, 0, sizeof(*c));
+	c->report_unmatched = true;
+	c->attach_mode = TS_ATTACH_AUTO;
+	c->max_prefixes = TS_DEFAULT_MAX_PREFIXES;
+}
+
+void ts_config_free(struct ts_config *c)
+{
+	free(c->subnets);
+	free(c->prefixes);
+	free(c->btf_path);
+	ts_config_init(c);
+}
+
+void ts_addr_map4(const uint8_t v4[4], uint8_t out[16])
+{
+	memcpy(out, v4mapped_prefix, sizeof(v4mapped_prefix));
+	memcpy(out + 12, v4, 4);
+}
+
+static bool is_v4mapped(const uint8_t a[16])
+{
+	return memcmp(a, v4mapped_prefix, sizeof(v4mapped_prefix)) == 0;
+}
+
+/* True when the first len bits of a and b are equal. */
+static bool prefix_match(const uint8_t a[16], const uint8_t b[16], unsigned len)
+{
+	unsigned full = len / 8, rest = len % 8;
+
+	if (memcmp(a, b, full) != 0)
+		return false;
+	if (rest == 0)
+		return true;
+	return ((a[full] ^ b[full]) & (uint8_t)(0xff << (8 - rest))) == 0;
+}
+
+static void clear_host_bits(uint8_t a[16], unsigned len)
+{
+	for (unsigned i = 0; i < 16; i++) {
+		if (len >= 8 * (i + 1))
+			continue;
+		if (len <= 8 * i)
+			a[i] = 0;
+		else
+			a[i] &= (uint8_t)(0xff << (8 - (len - 8 * i)));
+	}
+}
+
+void ts_cidr_format(const struct ts_prefix *p, char *buf, size_t len)
+{
+	char addr[INET6_ADDRSTRLEN];
+
+	if (is_v4mapped(p->addr) && p->len >= 96) {
+		inet_ntop(AF_INET, p->addr + 12, addr, sizeof(addr));
+		snprintf(buf, len, "%s/%u", addr, p->len - 96);
+	} else {
+		inet_ntop(AF_INET6, p->addr, addr, sizeof(addr));
+		snprintf(buf, len, "%s/%u", addr, p->len);
+	}
+}
+
+int ts_cidr_parse(const char *text, struct ts_prefix *out, char *why, size_t why_len)
+{
+	char addr[64];
+	const char *slash, *lenstr;
+	unsigned long plen;
+	uint8_t buf[16];
+	bool v4;
+
+	memset(out, 0, sizeof(*out));
+	if (text == NULL || text[0] == '\0') {
+		snprintf(why, why_len, "empty prefix; write a CIDR prefix such as "
+			 "\"10.0.0.0/8\" or \"2001:db8::/32\"");
+		return -1;
+	}
+	slash = strchr(text, '/');
+	if (slash == NULL) {
+		if (inet_pton(AF_INET, text, buf) == 1 || inet_pton(AF_INET6, text, buf) == 1) {
+			snprintf(why, why_len, "no prefix length; write \"%s/%d\" for one host, "
+				 "or add the network's length", text,
+				 strchr(text, ':') ? 128 : 32);
+			return -1;
+		}
+		snprintf(why, why_len, "not an IPv4 or IPv6 prefix; write a CIDR prefix such "
+			 "as \"10.0.0.0/8\" or \"2001:db8::/32\"");
+		return -1;
+	}
+	if ((size_t)(slash - text) >= sizeof(addr)) {
+		snprintf(why, why_len, "address part is too long; write a CIDR prefix such as "
+			 "\"10.0.0.0/8\" or \"2001:db8::/32\"");
+		return -1;
+	}
+	memcpy(addr, text, (size_t)(slash - text));
+	addr[slash - text] = '\0';
+
+	if (inet_pton(AF_INET, addr, buf) == 1) {
+		v4 = true;
+	} else if (inet_pton(AF_INET6, addr, buf) == 1) {
+		v4 = false;
+	} else {
+		snprintf(why, why_len, "\"%.64s\" is not an IPv4 or IPv6 address; write a CIDR "
+			 "prefix such as \"10.0.0.0/8\" or \"2001:db8::/32\"", addr);
+		return -1;
+	}
+
+	lenstr = slash + 1;
+	if (lenstr[0] == '\0' || strlen(lenstr) > 3 ||
+	    strspn(lenstr, "0123456789") != strlen(lenstr)) {
+		snprintf(why, why_len, "prefix length \"%.16s\" is not a number; IPv4 allows "
+			 "/0 to /32, IPv6 /0 to /128", lenstr);
+		return -1;
+	}
+	plen = strtoul(lenstr, NULL, 10);
+	if (plen > (v4 ? 32UL : 128UL)) {
+		snprintf(why, why_len, "prefix length /%lu is out of range; %s", plen,
+			 v4 ? "IPv4 allows /0 to /32" : "IPv6 allows /0 to /128");
+		return -1;
+	}
+
+	if (v4) {
+		ts_addr_map4(buf, out->addr);
+		out->len = 96 + (unsigned)plen;
+	} else {
+		memcpy(out->addr, buf, 16);
+		out->len = (unsigned)plen;
+	}
+
+	memcpy(buf, out->addr, 16);
+	clear_host_bits(buf, out->len);
+	if (memcmp(buf, out->addr, 16) != 0) {
+		struct ts_prefix net = *out;
+		char fixed[64];
+
+		memcpy(net.addr, buf, 16);
+		ts_cidr_format(&net, fixed, sizeof(fixed));
+		snprintf(why, why_len, "host bits are set; write the network address \"%s\"",
+			 fixed);
+		return -1;
+	}
+	return 0;
+}
+
+void ts_lpm_key_build(const struct ts_prefix *p, void *key20)
+{
+	uint32_t prefixlen = p->len;
+	uint8_t *k = key20;
+
+	memcpy(k, &prefixlen, sizeof(prefixlen));
+	memcpy(k + 4, p->addr, 16);
+}
+
+uint32_t ts_config_classify(const struct ts_config *c, const uint8_t addr[16])
+{
+	uint32_t id = 0;
+	int best = -1;
+
+	for (size_t i = 0; i < c->n_prefixes; i++) {
+		const struct ts_prefix *p = &c->prefixes[i];
+
+		if ((int)p->len > best && prefix_match(p->addr, addr, p->len)) {
+			best = (int)p->len;
+			id = p->subnet_id;
+		}
+	}
+	return id;
+}
+
+int ts_name_check(const char *name, char *why, size_t why_len)
+{
+	size_t n = strlen(name);
+
+	if (n == 0) {
+		snprintf(why, why_len, "the name is empty; give the subnet a name such as "
+			 "\"dc-east\"");
+		return -1;
+	}
+	if (n > TS_NAME_MAX) {
+		snprintf(why, why_len, "the name is %zu characters long; use at most %d", n,
+			 TS_NAME_MAX);
+		return -1;
+	}
+	for (size_t i = 0; i < n; i++) {
+		unsigned char ch = (unsigned char)name[i];
+
+		if (isascii(ch) && (isalnum(ch) || ch == '.' || ch == '_' || ch == '-'))
+			continue;
+		if (isascii(ch) && isprint(ch))
+			snprintf(why, why_len, "character '%c' is not allowed; names may use "
+				 "only ASCII letters, digits, '.', '_' and '-'", ch);
+		else
+			snprintf(why, why_len, "byte 0x%02x is not allowed; names may use only "
+				 "ASCII letters, digits, '.', '_' and '-'", ch);
+		return -1;
+	}
+	if (strcmp(name, TS_UNMATCHED_NAME) == 0) {
+		snprintf(why, why_len, "the name \"%s\" is reserved for unmatched traffic; "
+			 "choose another name", TS_UNMATCHED_NAME);
+		return -1;
+	}
+	return 0;
+}
+
+const char *ts_config_instance(const struct ts_config *c, uint32_t id)
+{
+	if (id == 0 || id > c->n_subnets)
+		return TS_UNMATCHED_NAME;
+	return c->subnets[id - 1].name;
+}
+
+static const char *const mode_names[] = {
+	[TS_ATTACH_AUTO] = "auto",
+	[TS_ATTACH_FENTRY] = "fentry",
+	[TS_ATTACH_TRACEPOINT] = "tracepoint",
+	[TS_ATTACH_KPROBE] = "kprobe",
+};
+
+const char *ts_attach_mode_name(enum ts_attach_mode m)
+{
+	if ((size_t)m < sizeof(mode_names) / sizeof(mode_names[0]))
+		return mode_names[m];
+	return "?";
+}
+
+int ts_attach_mode_parse(const char *s, enum ts_attach_mode *out)
+{
+	for (size_t i = 0; i < sizeof(mode_names) / sizeof(mode_names[0]); i++) {
+		if (strcasecmp(s, mode_names[i]) == 0) {
+			*out = (enum ts_attach_mode)i;
+			return 0;
+		}
+	}
+	return -1;
+}
+
+/* ---- building the config ---- */
+
+static int add_subnet(struct ts_config *c, const char *name, uint32_t *id)
+{
+	struct ts_subnet *s = realloc(c->subnets, (c->n_subnets + 1) * sizeof(*s));
+
+	if (s == NULL)
+		return -1;
+	c->subnets = s;
+	memset(&s[c->n_subnets], 0, sizeof(*s));
+	snprintf(s[c->n_subnets].name, sizeof(s->name), "%s", name);
+	c->n_subnets++;
+	*id = (uint32_t)c->n_subnets;
+	return 0;
+}
+
+static int add_prefix(struct parse_state *st, const struct ts_prefix *p, const char *text)
+{
+	struct ts_config *c = st->c;
+
+	if (c->n_prefixes == st->prefix_text_cap) {
+		size_t cap = st->prefix_text_cap ? 2 * st->prefix_text_cap : 16;
+		struct ts_prefix *np = realloc(c->prefixes, cap * sizeof(*np));
+		const char **nt;
+
+		if (np == NULL)
+			return -1;
+		c->prefixes = np;
+		nt = realloc(st->prefix_text, cap * sizeof(*nt));
+		if (nt == NULL)
+			return -1;
+		st->prefix_text = nt;
+		st->prefix_text_cap = cap;
+	}
+	st->prefix_text[c->n_prefixes] = text;
+	c->prefixes[c->n_prefixes++] = *p;
+	return 0;
+}
+
+static const char *one_string(const struct ts_citem *ci)
+{
+	if (ci->values_num != 1 || ci->values[0].type != TS_CV_STRING)
+		return NULL;
+	return ci->values[0].string;
+}
+
+static void parse_subnet(struct parse_state *st, const struct ts_citem *ci)
+{
+	const char *name = one_string(ci);
+	char why[256];
+	struct ts_prefix p;
+	uint32_t id;
+	int good = 0;
+
+	if (name == NULL) {
+		report(st, "Subnet needs one quoted string: <Subnet \"name\"> with Prefix lines, "
+		       "or Subnet \"a.b.c.d/n\"");
+		return;
+	}
+
+	if (ci->children_num == 0) {
+		/* One-line form: the name is the prefix text. */
+		if (ts_cidr_parse(name, &p, why, sizeof(why)) == 0) {
+			if (add_subnet(st->c, name, &id) != 0 ||
+			    (p.subnet_id = id, add_prefix(st, &p, name)) != 0)
+				report(st, "out of memory while reading Subnet \"%s\"", name);
+			return;
+		}
+		if (strchr(name, '/') || inet_pton(AF_INET, name, p.addr) == 1 ||
+		    inet_pton(AF_INET6, name, p.addr) == 1)
+			report(st, "Subnet \"%.64s\": %s", name, why);
+		else
+			report(st, "Subnet \"%.64s\" has no Prefix; put Prefix \"a.b.c.d/n\" lines "
+			       "inside <Subnet \"%.64s\"> ... </Subnet> (the one-line form takes a "
+			       "CIDR prefix such as Subnet \"10.170.0.0/16\")", name, name);
+		return;
+	}
+
+	if (ts_name_check(name, why, sizeof(why)) != 0) {
+		report(st, "Subnet \"%.64s\": %s", name, why);
+		return;
+	}
+	if (add_subnet(st->c, name, &id) != 0) {
+		report(st, "out of memory while reading Subnet \"%s\"", name);
+		return;
+	}
+	for (int i = 0; i < ci->children_num; i++) {
+		const struct ts_citem *child = &ci->children[i];
+		const char *text;
+
+		if (strcasecmp(child->key, "Prefix") != 0) {
+			report(st, "unknown option \"%.64s\" in <Subnet \"%s\">; only Prefix "
+			       "\"a.b.c.d/n\" lines belong there", child->key, name);
+			good = -1;
+			continue;
+		}
+		text = one_string(child);
+		if (text == NULL) {
+			report(st, "Prefix in Subnet \"%s\" needs one quoted string such as "
+			       "Prefix \"10.0.0.0/8\"", name);
+			good = -1;
+			continue;
+		}
+		if (ts_cidr_parse(text, &p, why, sizeof(why)) != 0) {
+			report(st, "Prefix \"%.64s\" in Subnet \"%s\": %s", text, name, why);
+			good = -1;
+			continue;
+		}
+		p.subnet_id = id;
+		if (add_prefix(st, &p, text) != 0) {
+			report(st, "out of memory while reading Subnet \"%s\"", name);
+			return;
+		}
+		if (good >= 0)
+			good++;
+	}
+	if (good == 0)
+		report(st, "Subnet \"%s\" has no Prefix; add at least one Prefix \"a.b.c.d/n\" "
+		       "line to the block, or remove it", name);
+}
+
+static int get_bool(const struct ts_citem *ci, bool *out)
+{
+	static const char *const yes[] = { "true", "yes", "on" };
+	static const char *const no[] = { "false", "no", "off" };
+
+	if (ci->values_num != 1)
+		return -1;
+	if (ci->values[0].type == TS_CV_BOOLEAN) {
+		*out = ci->values[0].boolean;
+		return 0;
+	}
+	if (ci->values[0].type != TS_CV_STRING)
+		return -1;
+	for (size_t i = 0; i < 3; i++) {
+		if (strcasecmp(ci->values[0].string, yes[i]) == 0) {
+			*out = true;
+			return 0;
+		}
+		if (strcasecmp(ci->values[0].string, no[i]) == 0) {
+			*out = false;
+			return 0;
+		}
+	}
+	return -1;
+}
+
+static bool once(struct parse_state *st, bool *seen, const char *key)
+{
+	if (*seen) {
+		report(st, "%s is set more than once; keep one %s line", key, key);
+		return false;
+	}
+	*seen = true;
+	return true;
+}
+
+static void parse_option(struct parse_state *st, const struct ts_citem *ci)
+{
+	struct ts_config *c = st->c;
+	const char *s;
+
+	if (ci->children_num > 0 && strcasecmp(ci->key, "Subnet") != 0) {
+		report(st, "%.64s is not a block; write it as one line such as %.64s \"value\"",
+		       ci->key, ci->key);
+		return;
+	}
+	if (strcasecmp(ci->key, "Subnet") == 0) {
+		parse_subnet(st, ci);
+	} else if (strcasecmp(ci->key, "ReportUnmatched") == 0) {
+		if (!once(st, &st->seen_unmatched, "ReportUnmatched"))
+			return;
+		if (get_bool(ci, &c->report_unmatched) != 0)
+			report(st, "ReportUnmatched expects true or false");
+	} else if (strcasecmp(ci->key, "AttachMode") == 0) {
+		if (!once(st, &st->seen_attach, "AttachMode"))
+			return;
+		s = one_string(ci);
+		if (s == NULL)
+			report(st, "AttachMode expects one quoted string: \"auto\", \"fentry\", "
+			       "\"tracepoint\" or \"kprobe\"");
+		else if (ts_attach_mode_parse(s, &c->attach_mode) != 0)
+			report(st, "AttachMode \"%.64s\" is not a known mode; use \"auto\", "
+			       "\"fentry\", \"tracepoint\" or \"kprobe\"", s);
+	} else if (strcasecmp(ci->key, "MaxPrefixes") == 0) {
+		double v;
+
+		if (!once(st, &st->seen_max, "MaxPrefixes"))
+			return;
+		if (ci->values_num != 1 || ci->values[0].type != TS_CV_NUMBER) {
+			report(st, "MaxPrefixes expects one number, e.g. MaxPrefixes %d",
+			       TS_DEFAULT_MAX_PREFIXES);
+			return;
+		}
+		v = ci->values[0].number;
+		if (!(v >= 1 && v <= TS_LIMIT_MAX_PREFIXES) || v != floor(v)) {
+			report(st, "MaxPrefixes %g is out of range; use a whole number from 1 to %d",
+			       v, TS_LIMIT_MAX_PREFIXES);
+			return;
+		}
+		c->max_prefixes = (size_t)v;
+	} else if (strcasecmp(ci->key, "KernelBTF") == 0) {
+		if (!once(st, &st->seen_btf, "KernelBTF"))
+			return;
+		s = one_string(ci);
+		if (s == NULL || s[0] != '/') {
+			report(st, "KernelBTF expects one absolute file path, e.g. KernelBTF "
+			       "\"%s\"", TS_DEFAULT_BTF_PATH);
+			return;
+		}
+		free(c->btf_path);
+		c->btf_path = strdup(s);
+		if (c->btf_path == NULL)
+			report(st, "out of memory while reading KernelBTF");
+	} else {
+		report(st, "unknown option \"%.64s\" in <Plugin tcpsubnet>; valid options are "
+		       "Subnet, ReportUnmatched, AttachMode, MaxPrefixes and KernelBTF",
+		       ci->key);
+	}
+}
+
+/* qsort helpers carry indexes so messages can name the subnets involved. */
+static const struct ts_config *sort_cfg;
+
+static int cmp_name(const void *a, const void *b)
+{
+	size_t ia = *(const size_t *)a, ib = *(const size_t *)b;
+	int r = strcmp(sort_cfg->subnets[ia].name, sort_cfg->subnets[ib].name);
+
+	return r ? r : (ia > ib) - (ia < ib);
+}
+
+static int cmp_prefix(const void *a, const void *b)
+{
+	size_t ia = *(const size_t *)a, ib = *(const size_t *)b;
+	const struct ts_prefix *pa = &sort_cfg->prefixes[ia], *pb = &sort_cfg->prefixes[ib];
+	int r = memcmp(pa->addr, pb->addr, 16);
+
+	if (r == 0)
+		r = (pa->len > pb->len) - (pa->len < pb->len);
+	return r ? r : (ia > ib) - (ia < ib);
+}
+
+static void check_duplicates(struct parse_state *st)
+{
+	struct ts_config *c = st->c;
+	size_t n = c->n_subnets > c->n_prefixes ? c->n_subnets : c->n_prefixes;
+	size_t *idx = malloc((n ? n : 1) * sizeof(*idx));
+
+	if (idx == NULL) {
+		report(st, "out of memory while checking the configuration");
+		return;
+	}
+	sort_cfg = c;
+	for (size_t i = 0; i < c->n_subnets; i++)
+		idx[i] = i;
+	qsort(idx, c->n_subnets, sizeof(*idx), cmp_name);
+	for (size_t i = 1; i < c->n_subnets; i++)
+		if (strcmp(c->subnets[idx[i]].name, c->subnets[idx[i - 1]].name) == 0 &&
+		    (i < 2 || strcmp(c->subnets[idx[i]].name, c->subnets[idx[i - 2]].name) != 0))
+			report(st, "Subnet \"%s\" is configured more than once; subnet names must "
+			       "be unique: rename one or merge their Prefix lines",
+			       c->subnets[idx[i]].name);
+
+	for (size_t i = 0; i < c->n_prefixes; i++)
+		idx[i] = i;
+	qsort(idx, c->n_prefixes, sizeof(*idx), cmp_prefix);
+	for (size_t i = 1; i < c->n_prefixes; i++) {
+		const struct ts_prefix *a = &c->prefixes[idx[i - 1]], *b = &c->prefixes[idx[i]];
+		const char *na, *nb;
+
+		if (a->len != b->len || memcmp(a->addr, b->addr, 16) != 0)
+			continue;
+		na = ts_config_instance(c, a->subnet_id);
+		nb = ts_config_instance(c, b->subnet_id);
+		if (a->subnet_id == b->subnet_id)
+			report(st, "Prefix \"%.64s\" is listed twice in Subnet \"%s\"%s%.64s%s; "
+			       "remove one", st->prefix_text[idx[i]], nb,
+			       strcmp(st->prefix_text[idx[i]], st->prefix_text[idx[i - 1]]) ?
+			       " (same as \"" : "",
+			       strcmp(st->prefix_text[idx[i]], st->prefix_text[idx[i - 1]]) ?
+			       st->prefix_text[idx[i - 1]] : "",
+			       strcmp(st->prefix_text[idx[i]], st->prefix_text[idx[i - 1]]) ?
+			       "\")" : "");
+		else
+			report(st, "Prefix \"%.64s\" in Subnet \"%s\" is already in Subnet \"%s\" "
+			       "(as \"%.64s\"); a prefix can belong to one subnet only: remove one",
+			       st->prefix_text[idx[i]], nb, na, st->prefix_text[idx[i - 1]]);
+	}
+	free(idx);
+}
+
+int ts_config_parse(struct ts_config *c, const struct ts_citem *block, ts_msg_fn err,
+		    void *ctx)
+{
+	struct parse_state st = { .c = c, .err = err, .ctx = ctx };
+
+	for (int i = 0; block != NULL && i < block->children_num; i++)
+		parse_option(&st, &block->children[i]);
+
+	if (st.errors == 0)
+		check_duplicates(&st);
+	if (c->n_prefixes > c->max_prefixes)
+		report(&st, "MaxPrefixes %zu is exceeded: %zu prefixes are configured; raise "
+		       "MaxPrefixes or configure fewer prefixes", c->max_prefixes,
+		       c->n_prefixes);
+	free(st.prefix_text);
+	if (st.errors == 0 && c->n_subnets == 0 && ts_config_add_builtin(c) != 0)
+		report(&st, "out of memory while adding the built-in subnets");
+	return st.errors;
+}
+
+static const struct {
+	const char *name;
+	const char *prefixes[5];
+} builtin[] = {
+	{ "loopback", { "127.0.0.0/8", "::1/128" } },
+	{ "private", { "10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "fc00::/7" } },
+	{ "link-local", { "169.254.0.0/16", "fe80::/10" } },
+};
+
+int ts_config_add_builtin(struct ts_config *c)
+{
+	struct parse_state st = { .c = c };
+	char why[256];
+
+	for (size_t i = 0; i < sizeof(builtin) / sizeof(builtin[0]); i++) {
+		uint32_t id;
+
+		if (add_subnet(c, builtin[i].name, &id) != 0)
+			goto fail;
+		for (size_t j = 0; j < 5 && builtin[i].prefixes[j]; j++) {
+			struct ts_prefix p;
+
+			if (ts_cidr_parse(builtin[i].prefixes[j], &p, why, sizeof(why)) != 0)
+				goto fail;
+			p.subnet_id = id;
+			/* Keep st's capacity in step with what is already allocated. */
+			st.prefix_text_cap = c->n_prefixes;
+			if (add_prefix(&st, &p, builtin[i].prefixes[j]) != 0)
+				goto fail;
+		}
+	}
+	free(st.prefix_text);
+	c->builtin_defaults = true;
+	return 0;
+fail:
+	free(st.prefix_text);
+	return -1;
+}

@@ -1,0 +1,117 @@
+/* SPDX-License-Identifier: GPL-2.0-only */
+/*
+ * Configuration of the tcpsubnet plugin: parsing, CIDR normalisation, LPM keys and
+ * value names. Pure C (libc only), so the Check tests link it directly; the collectd
+ * glue converts collectd's oconfig tree into struct ts_citem and calls ts_config_parse.
+ */
+#ifndef TSCONF_H
+#define TSCONF_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* Longest subnet name; keeps Graphite paths and CSV file names readable. */
+#define TS_NAME_MAX 63
+/* Reserved plugin_instance of traffic that matches no prefix. */
+#define TS_UNMATCHED_NAME "other"
+#define TS_DEFAULT_MAX_PREFIXES 65536
+#define TS_LIMIT_MAX_PREFIXES (1 << 20)
+#define TS_DEFAULT_BTF_PATH "/sys/kernel/btf/vmlinux"
+
+enum ts_attach_mode {
+	TS_ATTACH_AUTO,
+	TS_ATTACH_FENTRY,
+	TS_ATTACH_TRACEPOINT,
+	TS_ATTACH_KPROBE,
+};
+
+/* A configuration tree node, shaped like collectd's oconfig_item_t. */
+enum ts_cval_type { TS_CV_STRING, TS_CV_NUMBER, TS_CV_BOOLEAN };
+
+struct ts_cval {
+	enum ts_cval_type type;
+	const char *string;
+	double number;
+	bool boolean;
+};
+
+struct ts_citem {
+	const char *key;
+	const struct ts_cval *values;
+	int values_num;
+	const struct ts_citem *children;
+	int children_num;
+};
+
+/* One normalised prefix: IPv4 as IPv4-mapped IPv6, len in that 128-bit space. */
+struct ts_prefix {
+	uint8_t addr[16];
+	unsigned len;
+	uint32_t subnet_id; /* 1..n_subnets */
+};
+
+struct ts_subnet {
+	char name[TS_NAME_MAX + 1];
+};
+
+struct ts_config {
+	struct ts_subnet *subnets; /* subnet id i is subnets[i - 1] */
+	size_t n_subnets;
+	struct ts_prefix *prefixes;
+	size_t n_prefixes;
+	bool report_unmatched;
+	enum ts_attach_mode attach_mode;
+	size_t max_prefixes;
+	char *btf_path; /* NULL: TS_DEFAULT_BTF_PATH */
+	bool builtin_defaults; /* no Subnet was configured: the built-in set is in use */
+};
+
+/* Receives one complete, self-explanatory error line (without the plugin prefix). */
+typedef void (*ts_msg_fn)(void *ctx, const char *line);
+
+void ts_config_init(struct ts_config *c);
+void ts_config_free(struct ts_config *c);
+
+/*
+ * Parses the children of <Plugin tcpsubnet> (block may be NULL: no block at all).
+ * Reports every error through err and returns how many there were; on 0 the config is
+ * complete (built-in subnets added when none were configured).
+ */
+int ts_config_parse(struct ts_config *c, const struct ts_citem *block, ts_msg_fn err,
+		    void *ctx);
+
+/* Adds the built-in subnets (loopback, private, link-local). Returns 0 or -1 (ENOMEM). */
+int ts_config_add_builtin(struct ts_config *c);
+
+/*
+ * Parses "a.b.c.d/n" or an IPv6 prefix into mapped form. Returns 0, or -1 with a
+ * one-line explanation and fix in why (which does not repeat the text).
+ */
+int ts_cidr_parse(const char *text, struct ts_prefix *out, char *why, size_t why_len);
+
+/* Writes the canonical text of a normalised prefix ("10.0.0.0/8", "2001:db8::/32"). */
+void ts_cidr_format(const struct ts_prefix *p, char *buf, size_t len);
+
+/* Fills the 20-byte LPM trie key (struct ts_lpm_key layout) of a prefix. */
+void ts_lpm_key_build(const struct ts_prefix *p, void *key20);
+
+/*
+ * Reference longest-prefix match in user space (linear; for tests and tools): the
+ * subnet id of a 16-byte address (IPv4 given mapped), 0 when nothing matches.
+ */
+uint32_t ts_config_classify(const struct ts_config *c, const uint8_t addr[16]);
+
+/* Maps an IPv4 address (network order bytes) to its IPv4-mapped IPv6 form. */
+void ts_addr_map4(const uint8_t v4[4], uint8_t out[16]);
+
+/* Checks a subnet name; returns 0 or -1 with the reason and fix in why. */
+int ts_name_check(const char *name, char *why, size_t why_len);
+
+/* The plugin_instance of a subnet id (TS_UNMATCHED_NAME for 0). */
+const char *ts_config_instance(const struct ts_config *c, uint32_t id);
+
+const char *ts_attach_mode_name(enum ts_attach_mode m);
+int ts_attach_mode_parse(const char *s, enum ts_attach_mode *out);
+
+#endif /* TSCONF_H */

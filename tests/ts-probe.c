@@ -1,0 +1,130 @@
+/* SPDX-License-Identifier: GPL-2.0-only */
+/*
+ * ts-probe: the plugin's kernel side without collectd, for tests. Loads the BPF object
+ * with a configuration written in collectd syntax (the lines inside <Plugin tcpsubnet>),
+ * runs a command, then prints "instance rx tx" per subnet, exactly what the plugin would
+ * dispatch after that command.
+ *
+ *   ts-probe CONFIG-FILE [-- COMMAND ARGS...]
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "cfgtext.h"
+#include "tsbpf.h"
+#include "tsconf.h"
+
+static void print_line(void *ctx, const char *line)
+{
+	(void)ctx;
+	fprintf(stderr, "tcpsubnet plugin: %s\n", line);
+}
+
+static void print_log(enum ts_log_level level, const char *line)
+{
+	static const char *const names[] = { "error", "warning", "info", "debug" };
+
+	if (level == TS_LOG_DEBUG && getenv("TS_DEBUG") == NULL)
+		return;
+	fprintf(stderr, "[%s] tcpsubnet plugin: %s\n", names[level], line);
+}
+
+static char *slurp(const char *path)
+{
+	FILE *f = fopen(path, "r");
+	char *buf = NULL;
+	size_t len = 0, cap = 0, n;
+
+	if (f == NULL)
+		return NULL;
+	do {
+		if (cap - len < 4096) {
+			cap = cap ? 2 * cap : 65536;
+			buf = realloc(buf, cap + 1);
+			if (buf == NULL)
+				break;
+		}
+		n = fread(buf + len, 1, cap - len, f);
+		len += n;
+	} while (n > 0);
+	fclose(f);
+	if (buf)
+		buf[len] = '\0';
+	return buf;
+}
+
+int main(int argc, char **argv)
+{
+	struct ts_config conf;
+	struct ts_counters *totals;
+	struct ts_citem *root;
+	struct ts_bpf *bpf;
+	char err[1024], *text;
+	int status = 0;
+
+	if (argc < 2 || (argc > 2 && strcmp(argv[2], "--") != 0)) {
+		fprintf(stderr, "usage: ts-probe CONFIG-FILE [-- COMMAND ARGS...]\n");
+		return 2;
+	}
+	text = slurp(argv[1]);
+	if (text == NULL) {
+		fprintf(stderr, "ts-probe: cannot read %s: %s\n", argv[1], strerror(errno));
+		return 2;
+	}
+	root = cfgtext_parse(text, err, sizeof(err));
+	free(text);
+	if (root == NULL) {
+		fprintf(stderr, "ts-probe: %s: %s\n", argv[1], err);
+		return 2;
+	}
+	ts_config_init(&conf);
+	if (ts_config_parse(&conf, root, print_line, NULL) != 0)
+		return 2;
+	cfgtext_free(root);
+
+	ts_bpf_set_log(print_log);
+	if (ts_bpf_open(&conf, &bpf, err, sizeof(err)) != 0) {
+		fprintf(stderr, "tcpsubnet plugin: %s\n", err);
+		return 3;
+	}
+	fprintf(stderr, "[info] tcpsubnet plugin: attach mode %s\n", ts_bpf_choice(bpf));
+
+	if (argc > 3) {
+		pid_t pid = fork();
+
+		if (pid == 0) {
+			execvp(argv[3], &argv[3]);
+			fprintf(stderr, "ts-probe: cannot run %s: %s\n", argv[3], strerror(errno));
+			_exit(127);
+		}
+		if (pid < 0 || waitpid(pid, &status, 0) < 0) {
+			fprintf(stderr, "ts-probe: cannot run %s: %s\n", argv[3], strerror(errno));
+			return 4;
+		}
+	}
+
+	totals = calloc(conf.n_subnets + 1, sizeof(*totals));
+	if (totals == NULL || ts_bpf_read(bpf, totals, err, sizeof(err)) != 0) {
+		fprintf(stderr, "ts-probe: %s\n", totals ? err : "out of memory");
+		return 4;
+	}
+	for (uint32_t id = 1; id <= conf.n_subnets; id++)
+		printf("%s %llu %llu\n", ts_config_instance(&conf, id),
+		       (unsigned long long)totals[id].rx_bytes,
+		       (unsigned long long)totals[id].tx_bytes);
+	if (conf.report_unmatched)
+		printf("%s %llu %llu\n", TS_UNMATCHED_NAME,
+		       (unsigned long long)totals[0].rx_bytes,
+		       (unsigned long long)totals[0].tx_bytes);
+	free(totals);
+	ts_bpf_close(bpf);
+	ts_config_free(&conf);
+	if (WIFEXITED(status) && WEXITSTATUS(status) == 0)
+		return 0;
+	fprintf(stderr, "ts-probe: command failed (status %d)\n", status);
+	return 4;
+}
