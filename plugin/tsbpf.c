@@ -49,6 +49,18 @@ struct kfeat {
 
 static ts_log_fn log_fn;
 
+/* strerror() that also knows libbpf's own codes (4000+, e.g. "not a BTF file"). */
+static const char *errstr(int e)
+{
+	static __thread char buf[128];
+
+	if (e < 0)
+		e = -e;
+	if (libbpf_strerror(e, buf, sizeof(buf)) != 0)
+		return strerror(e);
+	return buf;
+}
+
 static void ts_log(enum ts_log_level level, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 
@@ -111,25 +123,22 @@ static int check_caps(char *err, size_t len)
 	return -EPERM;
 }
 
-static int read_kfeat(const char *path, struct kfeat *kf, char *err, size_t len)
+static int read_kfeat(const char *path, int custom, struct kfeat *kf, char *err, size_t len)
 {
 	struct btf *btf;
 	int id, sid;
 
-	if (access(path, R_OK) != 0) {
+	if (access(path, R_OK) != 0 || (btf = btf__parse(path, NULL)) == NULL) {
 		int e = errno;
 
-		snprintf(err, len, "kernel BTF is missing: cannot read %s (%s); the kernel needs "
-			 "CONFIG_DEBUG_INFO_BTF=y, or set KernelBTF to a BTF file for this kernel",
-			 path, strerror(e));
-		return -e;
-	}
-	btf = btf__parse(path, NULL);
-	if (btf == NULL) {
-		int e = errno;
-
-		snprintf(err, len, "kernel BTF %s cannot be parsed (%s); point KernelBTF at the "
-			 "BTF of the running kernel", path, strerror(e));
+		if (custom)
+			snprintf(err, len, "KernelBTF \"%s\" is not usable (%s); point it at the "
+				 "BTF of the running kernel, or remove it to use %s", path,
+				 errstr(e), TS_DEFAULT_BTF_PATH);
+		else
+			snprintf(err, len, "kernel BTF is missing: cannot read %s (%s); the kernel "
+				 "needs CONFIG_DEBUG_INFO_BTF=y, or set KernelBTF to a BTF file for "
+				 "this kernel", path, errstr(e));
 		return -e;
 	}
 	memset(kf, 0, sizeof(*kf));
@@ -211,7 +220,7 @@ static int fill_subnets(struct tcpsubnet_bpf *skel, const struct ts_config *c, c
 
 			ts_cidr_format(&c->prefixes[i], text, sizeof(text));
 			snprintf(why, len, "filling the subnet map failed at prefix %s (%s)", text,
-				 strerror(e));
+				 errstr(e));
 			return -e;
 		}
 	}
@@ -239,7 +248,7 @@ static int try_mode(struct ts_bpf *b, const struct ts_config *c, enum ts_attach_
 	skel = tcpsubnet_bpf__open_opts(&oo);
 	if (skel == NULL) {
 		err = -errno;
-		snprintf(why, len, "opening the BPF object failed (%s)", strerror(-err));
+		snprintf(why, len, "opening the BPF object failed (%s)", errstr(err));
 		return err;
 	}
 	skel->rodata->count_unmatched = c->report_unmatched;
@@ -252,7 +261,7 @@ static int try_mode(struct ts_bpf *b, const struct ts_config *c, enum ts_attach_
 
 	err = tcpsubnet_bpf__load(skel);
 	if (err) {
-		snprintf(why, len, "loading failed (%s): %s", strerror(-err), mode_hint(m));
+		snprintf(why, len, "loading failed (%s): %s", errstr(err), mode_hint(m));
 		goto fail;
 	}
 	err = fill_subnets(skel, c, why, len);
@@ -260,7 +269,7 @@ static int try_mode(struct ts_bpf *b, const struct ts_config *c, enum ts_attach_
 		goto fail;
 	err = tcpsubnet_bpf__attach(skel);
 	if (err) {
-		snprintf(why, len, "attaching failed (%s): %s", strerror(-err), mode_hint(m));
+		snprintf(why, len, "attaching failed (%s): %s", errstr(err), mode_hint(m));
 		goto fail;
 	}
 	b->skel = skel;
@@ -285,7 +294,7 @@ int ts_bpf_open(const struct ts_config *c, struct ts_bpf **out, char *err, size_
 	rc = check_caps(err, err_len);
 	if (rc)
 		return rc;
-	rc = read_kfeat(btf_path, &kf, err, err_len);
+	rc = read_kfeat(btf_path, c->btf_path != NULL, &kf, err, err_len);
 	if (rc)
 		return rc;
 
@@ -389,7 +398,7 @@ int ts_bpf_read(struct ts_bpf *b, struct ts_counters *totals, char *err, size_t 
 					goto per_key;
 		} else {
 			ts_log(TS_LOG_DEBUG, "batch lookup unavailable (%s), reading key by key",
-			       strerror(errno));
+			       errstr(errno));
 per_key:
 			b->batch = 0;
 		}
@@ -398,7 +407,7 @@ per_key:
 		for (__u32 id = 0; id < b->n_ids; id++) {
 			if (bpf_map_lookup_elem(b->counters_fd, &id, &b->values[id * ncpu]) != 0) {
 				snprintf(err, err_len, "reading the counters of subnet id %u failed "
-					 "(%s)", id, strerror(errno));
+					 "(%s)", id, errstr(errno));
 				return -errno;
 			}
 		}

@@ -1,0 +1,146 @@
+# SPDX-License-Identifier: GPL-2.0-only
+# Shared helpers of the shell tests (sourced). Environment from Makefile.am:
+# top_srcdir, top_builddir, COLLECTD. TS_STRICT=1 (set by .ci/run) turns skips into
+# failures: CI can run real BPF, so a skip there hides a broken test.
+
+set -u
+: "${top_srcdir:=$(cd "$(dirname "$0")/.." && pwd)}"
+: "${top_builddir:=$top_srcdir}"
+: "${COLLECTD:=/usr/sbin/collectd}"
+TS_PROBE=$top_builddir/tests/ts-probe
+TS_TRAFFIC=$top_builddir/tests/ts-traffic
+TS_NETNS=""
+TS_TMP=""
+TS_FAILS=0
+
+ts_skip() {
+	if [ "${TS_STRICT:-0}" = 1 ]; then
+		echo "FAIL (TS_STRICT=1 forbids skipping): $*"
+		exit 1
+	fi
+	echo "SKIP: $*"
+	exit 77
+}
+
+ts_fail() {
+	echo "FAIL: $*"
+	TS_FAILS=$((TS_FAILS + 1))
+}
+
+ts_pass() {
+	echo "ok: $*"
+}
+
+ts_cleanup() {
+	local ns
+	for ns in $TS_NETNS; do
+		ip netns pids "$ns" 2>/dev/null | xargs -r kill 2>/dev/null
+		ip netns del "$ns" 2>/dev/null
+	done
+	[ -n "$TS_TMP" ] && rm -rf "$TS_TMP"
+	return 0
+}
+trap ts_cleanup EXIT
+trap 'exit 1' INT TERM
+
+# Real BPF needs root (CAP_BPF/CAP_PERFMON), kernel BTF and iproute2.
+ts_require_bpf() {
+	[ "$(id -u)" = 0 ] || ts_skip "needs root for BPF and network namespaces"
+	[ -r /sys/kernel/btf/vmlinux ] || ts_skip "kernel has no BTF (/sys/kernel/btf/vmlinux)"
+	command -v ip >/dev/null || ts_skip "iproute2 (ip) is not installed"
+}
+
+ts_tmpdir() {
+	TS_TMP=$(mktemp -d "${TMPDIR:-/tmp}/tcpsubnet-test.XXXXXX")
+}
+
+# ts_netns NAME ADDR...: a namespace with lo up and the addresses on lo.
+ts_netns() {
+	local ns=$1 a
+	shift
+	ip netns add "$ns" || ts_skip "cannot create network namespace $ns"
+	TS_NETNS="$TS_NETNS $ns"
+	ip -n "$ns" link set lo up
+	for a in "$@"; do
+		case $a in
+		*:*) ip -n "$ns" addr add "$a/128" dev lo nodad ;;
+		*) ip -n "$ns" addr add "$a/32" dev lo ;;
+		esac
+	done
+}
+
+# ts_expect_add FILE SERVER_SUBNET CLIENT_SUBNET TRAFFIC_LINE
+# The server-side subnet sends s2c and receives c2s as seen from the client's socket:
+# the client's socket has the server as peer (tx=c2s, rx=s2c), the server's socket has
+# the client as peer (rx=c2s, tx=s2c). Appends "subnet rx tx" rows.
+ts_expect_add() {
+	local file=$1 ssub=$2 csub=$3 line=$4 c2s s2c
+	c2s=$(echo "$line" | sed -n 's/.*c2s=\([0-9]*\).*/\1/p')
+	s2c=$(echo "$line" | sed -n 's/.*s2c=\([0-9]*\).*/\1/p')
+	[ -n "$c2s" ] && [ -n "$s2c" ] || { ts_fail "bad traffic output: $line"; return; }
+	echo "$ssub $s2c $c2s" >>"$file"
+	echo "$csub $c2s $s2c" >>"$file"
+}
+
+# ts_sum FILE: sums rows "subnet rx tx" per subnet, sorted.
+ts_sum() {
+	awk '{ rx[$1] += $2; tx[$1] += $3 } END { for (s in rx) print s, rx[s], tx[s] }' "$1" |
+		sort
+}
+
+# ts_probe_flows WHAT CONF FLOWS NS: runs ts-probe with CONF around every flow of FLOWS
+# (lines "server-subnet client-subnet ts-traffic-args...") inside namespace NS. Leaves
+# the plugin's figures in $TS_TMP/got, the expected ones in $TS_TMP/expect and the
+# loader's stderr in $TS_TMP/err. Returns ts-probe's exit status.
+ts_probe_flows() {
+	local what=$1 conf=$2 flows=$3 ns=$4 rc=0 ssub csub line
+	cat >"$TS_TMP/run-flows" <<RUN
+#!/bin/sh
+while read -r ssub csub args; do
+	out=\$(ip netns exec $ns "$TS_TRAFFIC" \$args) || { echo "traffic failed: \$args" >&2; exit 1; }
+	echo "\$ssub \$csub \$out"
+done <"$flows" >"$TS_TMP/moved"
+RUN
+	chmod +x "$TS_TMP/run-flows"
+	: >"$TS_TMP/expect"
+	: >"$TS_TMP/moved"
+	"$TS_PROBE" "$conf" -- "$TS_TMP/run-flows" >"$TS_TMP/got" 2>"$TS_TMP/err" || rc=$?
+	while read -r ssub csub line; do
+		ts_expect_add "$TS_TMP/expect" "$ssub" "$csub" "$line"
+	done <"$TS_TMP/moved"
+	return $rc
+}
+
+# ts_check_exact WHAT SUBNET...: the plugin's rx/tx equal the expected ones exactly.
+ts_check_exact() {
+	local what=$1 s want got
+	shift
+	for s in "$@"; do
+		want=$(ts_sum "$TS_TMP/expect" | awk -v s="$s" '$1 == s { print $2, $3 }')
+		got=$(awk -v s="$s" '$1 == s { print $2, $3 }' "$TS_TMP/got")
+		[ -n "$want" ] || want="0 0"
+		if [ "$want" = "$got" ]; then
+			ts_pass "$what: $s rx tx = $got"
+		else
+			ts_fail "$what: $s: want rx tx '$want', got '$got'"
+		fi
+	done
+}
+
+# ts_check_at_least WHAT SUBNET: other host traffic may add to it meanwhile.
+ts_check_at_least() {
+	local what=$1 s=$2 want got
+	want=$(ts_sum "$TS_TMP/expect" | awk -v s="$s" '$1 == s { print $2, $3 }')
+	got=$(awk -v s="$s" '$1 == s { print $2, $3 }' "$TS_TMP/got")
+	if echo "${want:-0 0} ${got:-x x}" | awk '{ exit !($3 >= $1 && $4 >= $2) }'; then
+		ts_pass "$what: $s rx tx = $got (>= $want moved by the test)"
+	else
+		ts_fail "$what: $s: want at least '$want', got '$got'"
+	fi
+}
+
+# ts_kernel_has TYPE NAME: the running kernel's BTF has it (e.g. FUNC tcp_sendpage).
+ts_kernel_has() {
+	bpftool btf dump file /sys/kernel/btf/vmlinux format raw 2>/dev/null |
+		grep -q "] $1 '$2'"
+}

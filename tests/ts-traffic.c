@@ -96,7 +96,7 @@ static void usage(FILE *f)
 {
 	fprintf(f,
 		"usage: ts-traffic --listen ADDR --connect ADDR [--bind ADDR]\n"
-		"                  [--bytes N] [--port P]\n"
+		"                  [--bytes N] [--reply-bytes M] [--port P]\n"
 		"  --listen ADDR   server address: IPv4 literal, IPv6 literal\n"
 		"                  (IPV6_V6ONLY=1) or 'dual' (:: with IPV6_V6ONLY=0)\n"
 		"  --connect ADDR  address the client connects to (IPv4, IPv6 or\n"
@@ -105,6 +105,7 @@ static void usage(FILE *f)
 		"                  IPv4 is converted to mapped form for a mapped\n"
 		"                  --connect address)\n"
 		"  --bytes N       approximate payload per direction (default 1000000)\n"
+		"  --reply-bytes M payload server to client (default: N)\n"
 		"  --port P        listening port (default 0: kernel picks)\n"
 		"Prints: c2s=N s2c=N client=ADDR server=ADDR peer_seen_by_server=ADDR\n");
 }
@@ -490,11 +491,12 @@ int main(int argc, char **argv)
 		{ "bind", required_argument, NULL, 'b' },
 		{ "bytes", required_argument, NULL, 'n' },
 		{ "port", required_argument, NULL, 'p' },
+		{ "reply-bytes", required_argument, NULL, 'r' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
 	const char *listen_s = NULL, *connect_s = NULL, *bind_s = NULL;
-	unsigned long long bytes = 1000000, sent = 0, received = 0;
+	unsigned long long bytes = 1000000, sent = 0, received = 0, reply = ~0ULL;
 	unsigned long port = 0;
 	struct sockaddr_storage laddr, caddr, baddr, cl_local;
 	static struct server_ctx sc;
@@ -528,6 +530,12 @@ int main(int argc, char **argv)
 			bytes = strtoull(optarg, &end, 10);
 			if (errno || end == optarg || *end || optarg[0] == '-')
 				die_msg("invalid --bytes value");
+			break;
+		case 'r':
+			errno = 0;
+			reply = strtoull(optarg, &end, 10);
+			if (errno || end == optarg || *end || optarg[0] == '-')
+				die_msg("invalid --reply-bytes value");
 			break;
 		case 'p':
 			errno = 0;
@@ -632,7 +640,7 @@ int main(int argc, char **argv)
 	port = get_port(&laddr);
 
 	sc.listen_fd = lfd;
-	sc.bytes = bytes;
+	sc.bytes = reply == ~0ULL ? bytes : reply;
 	err = pthread_create(&th, NULL, server_main, &sc);
 	if (err) {
 		errno = err;
