@@ -90,6 +90,11 @@ fail:
 	return NULL;
 }
 
+/*
+ * Errors are logged here but reported to collectd only by init: a failing config
+ * callback makes collectd 5.12 refuse the whole configuration, while a failing init
+ * unloads just this plugin and the daemon goes on with the others.
+ */
 static int tcpsubnet_config(oconfig_item_t *ci)
 {
 	struct ts_citem *block;
@@ -98,22 +103,21 @@ static int tcpsubnet_config(oconfig_item_t *ci)
 		ERROR(TS_PLUGIN " plugin: <Plugin tcpsubnet> appears more than once; merge the "
 		      "blocks into one");
 		conf_errors++;
-		return -1;
+		return 0;
 	}
 	block = tcpsubnet_convert(ci, 1);
 	if (block == NULL) {
 		ERROR(TS_PLUGIN " plugin: out of memory while reading the configuration");
 		conf_errors++;
-		return -1;
+		return 0;
 	}
 	ts_config_init(&conf);
 	conf_errors = ts_config_parse(&conf, block, tcpsubnet_config_error, NULL);
 	tcpsubnet_free_items(block, 1);
-	if (conf_errors) {
+	if (conf_errors)
 		ts_config_free(&conf);
-		return -1;
-	}
-	conf_ready = true;
+	else
+		conf_ready = true;
 	return 0;
 }
 

@@ -564,6 +564,10 @@ static void check_duplicates(struct parse_state *st)
 			       st->prefix_text[idx[i - 1]] : "",
 			       strcmp(st->prefix_text[idx[i]], st->prefix_text[idx[i - 1]]) ?
 			       "\")" : "");
+		else if (strcmp(st->prefix_text[idx[i]], st->prefix_text[idx[i - 1]]) == 0)
+			report(st, "Prefix \"%.64s\" in Subnet \"%s\" is already in Subnet \"%s\"; "
+			       "a prefix can belong to one subnet only: remove one",
+			       st->prefix_text[idx[i]], nb, na);
 		else
 			report(st, "Prefix \"%.64s\" in Subnet \"%s\" is already in Subnet \"%s\" "
 			       "(as \"%.64s\"); a prefix can belong to one subnet only: remove one",

@@ -33,6 +33,7 @@ ts_pass() {
 
 ts_cleanup() {
 	local ns
+	[ -n "${TS_NETNS_PIDS:-}" ] && kill $TS_NETNS_PIDS 2>/dev/null
 	for ns in $TS_NETNS; do
 		ip netns pids "$ns" 2>/dev/null | xargs -r kill 2>/dev/null
 		ip netns del "$ns" 2>/dev/null
@@ -143,4 +144,76 @@ ts_check_at_least() {
 ts_kernel_has() {
 	bpftool btf dump file /sys/kernel/btf/vmlinux format raw 2>/dev/null |
 		grep -q "] $1 '$2'"
+}
+
+# ---- a real collectd daemon in a temporary folder ----
+
+# ts_collectd_conf DIR PLUGIN-BLOCK-FILE: writes DIR/collectd.conf with logfile, csv
+# (absolute DERIVE values) and load (a bystander plugin that must keep working), plus
+# tcpsubnet with the given <Plugin tcpsubnet> contents. Plugins are copied into DIR
+# because collectd refuses symlinks.
+ts_collectd_conf() {
+	local dir=$1 block=$2 p
+	mkdir -p "$dir/plugins" "$dir/csv"
+	for p in csv logfile load; do
+		cp "/usr/lib/collectd/$p.so" "$dir/plugins/" || ts_skip "collectd plugin $p.so missing"
+	done
+	cp "$top_builddir/.libs/tcpsubnet.so" "$dir/plugins/" || ts_fail "plugin not built"
+	cat >"$dir/collectd.conf" <<CONF
+Hostname "tstest"
+FQDNLookup false
+BaseDir "$dir"
+PIDFile "$dir/collectd.pid"
+PluginDir "$dir/plugins"
+TypesDB "/usr/share/collectd/types.db"
+Interval 1
+LoadPlugin logfile
+<Plugin logfile>
+  LogLevel info
+  File "$dir/collectd.log"
+</Plugin>
+LoadPlugin csv
+<Plugin csv>
+  DataDir "$dir/csv"
+  StoreRates false
+</Plugin>
+LoadPlugin load
+LoadPlugin tcpsubnet
+<Plugin tcpsubnet>
+$(cat "$block")
+</Plugin>
+CONF
+}
+
+# ts_collectd_start DIR: runs collectd -f in the background (killed at exit).
+ts_collectd_start() {
+	[ -x "$COLLECTD" ] || ts_skip "collectd is not installed ($COLLECTD)"
+	timeout 120 "$COLLECTD" -f -C "$1/collectd.conf" >"$1/stdout" 2>&1 &
+	TS_COLLECTD_PID=$!
+	TS_NETNS_PIDS="${TS_NETNS_PIDS:-} $TS_COLLECTD_PID" # killed by ts_cleanup
+}
+
+ts_collectd_stop() {
+	kill "$TS_COLLECTD_PID" 2>/dev/null
+	wait "$TS_COLLECTD_PID" 2>/dev/null
+	return 0
+}
+
+# ts_wait_file GLOB SECONDS: waits until a file matching GLOB exists.
+ts_wait_file() {
+	local i=0
+	while [ $i -lt $(($2 * 10)) ]; do
+		# shellcheck disable=SC2086
+		ls $1 >/dev/null 2>&1 && return 0
+		sleep 0.1
+		i=$((i + 1))
+	done
+	return 1
+}
+
+# ts_csv_last DIR INSTANCE: "epoch rx tx" of the newest value of tcpsubnet-INSTANCE.
+ts_csv_last() {
+	local inst
+	inst=$(echo "$2" | tr / _)
+	cat "$1"/csv/tstest/tcpsubnet-"$inst"/if_octets-* 2>/dev/null | tail -n 1 | tr , ' '
 }
