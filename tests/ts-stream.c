@@ -1,0 +1,261 @@
+/* SPDX-License-Identifier: GPL-2.0-only */
+/*
+ * ts-stream - sustained full-duplex TCP traffic with an exact byte count, for the
+ * reliability tests ("nothing lost" and the soak).
+ *
+ * Opens one TCP connection between a server socket and a client socket of this process
+ * and lets both ends send and receive at the same time, as fast as they can, for a given
+ * number of seconds. Then each end shuts down its sending side and drains the other
+ * until EOF, so every byte sent has been received when it exits. Counts come only from
+ * successful send()/recv() return values, and the tool itself checks that what one end
+ * sent is what the other received before printing
+ *
+ *   c2s=N s2c=M seconds=S
+ *
+ * ts-traffic moves a fixed amount with every syscall flavour; this one moves as much
+ * as possible for a while, which is what a long, concurrent, exact test needs.
+ */
+#define _GNU_SOURCE
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#define CHUNK (64 * 1024)
+
+struct end {
+	const char *who;
+	int fd;
+	unsigned long long sent, received;
+};
+
+static double deadline; /* CLOCK_MONOTONIC seconds */
+
+static void die(const char *what)
+{
+	fprintf(stderr, "ts-stream: %s: %s\n", what, strerror(errno));
+	exit(1);
+}
+
+static void die_msg(const char *msg)
+{
+	fprintf(stderr, "ts-stream: %s\n", msg);
+	exit(1);
+}
+
+static double now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static void on_alarm(int sig)
+{
+	static const char msg[] = "ts-stream: timeout: the connection did not finish\n";
+	ssize_t r;
+
+	(void)sig;
+	r = write(STDERR_FILENO, msg, sizeof(msg) - 1);
+	(void)r;
+	_exit(1);
+}
+
+static int parse_addr(const char *s, struct sockaddr_storage *ss, socklen_t *len)
+{
+	struct sockaddr_in *sin = (struct sockaddr_in *)ss;
+	struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)ss;
+
+	memset(ss, 0, sizeof(*ss));
+	if (inet_pton(AF_INET, s, &sin->sin_addr) == 1) {
+		sin->sin_family = AF_INET;
+		*len = sizeof(*sin);
+		return 0;
+	}
+	if (inet_pton(AF_INET6, s, &sin6->sin6_addr) == 1) {
+		sin6->sin6_family = AF_INET6;
+		*len = sizeof(*sin6);
+		return 0;
+	}
+	return -1;
+}
+
+/*
+ * Sends and receives on one non-blocking socket until the deadline, then shuts down
+ * the sending side and keeps receiving until the peer's EOF.
+ */
+static void *pump(void *arg)
+{
+	static __thread unsigned char buf[CHUNK];
+	struct end *e = arg;
+	int sending = 1;
+
+	memset(buf, 'x', sizeof(buf));
+	for (;;) {
+		struct pollfd p = { .fd = e->fd, .events = POLLIN | (sending ? POLLOUT : 0) };
+		ssize_t r;
+
+		if (sending && now() >= deadline) {
+			if (shutdown(e->fd, SHUT_WR) < 0)
+				die("shutdown");
+			sending = 0;
+			continue;
+		}
+		if (poll(&p, 1, 100) < 0) {
+			if (errno == EINTR)
+				continue;
+			die("poll");
+		}
+		if (p.revents & (POLLIN | POLLHUP | POLLERR)) {
+			r = recv(e->fd, buf, sizeof(buf), 0);
+			if (r > 0) {
+				e->received += (unsigned long long)r;
+			} else if (r == 0) {
+				if (!sending)
+					break;
+				die_msg("peer closed early");
+			} else if (errno != EAGAIN && errno != EINTR) {
+				die("recv");
+			}
+		}
+		if (sending && (p.revents & POLLOUT)) {
+			r = send(e->fd, buf, sizeof(buf), MSG_NOSIGNAL);
+			if (r > 0)
+				e->sent += (unsigned long long)r;
+			else if (r < 0 && errno != EAGAIN && errno != EINTR)
+				die("send");
+		}
+	}
+	return NULL;
+}
+
+static void usage(FILE *f)
+{
+	fprintf(f, "usage: ts-stream --listen ADDR --connect ADDR --bind ADDR --seconds S\n"
+		   "  Both ends send and receive concurrently for S seconds, then drain.\n"
+		   "  Prints: c2s=N s2c=M seconds=S\n");
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "listen", required_argument, NULL, 'l' },
+		{ "connect", required_argument, NULL, 'c' },
+		{ "bind", required_argument, NULL, 'b' },
+		{ "seconds", required_argument, NULL, 's' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	const char *listen_s = NULL, *connect_s = NULL, *bind_s = NULL;
+	struct sockaddr_storage la, ca, ba;
+	socklen_t llen, clen, blen, len;
+	struct end client = { .who = "client" }, server = { .who = "server" };
+	struct sigaction sa;
+	double seconds = 0, start;
+	pthread_t th;
+	int lfd, one = 1, opt, err;
+	char *end;
+
+	while ((opt = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+		switch (opt) {
+		case 'l':
+			listen_s = optarg;
+			break;
+		case 'c':
+			connect_s = optarg;
+			break;
+		case 'b':
+			bind_s = optarg;
+			break;
+		case 's':
+			seconds = strtod(optarg, &end);
+			if (*end || !(seconds > 0 && seconds <= 86400))
+				die_msg("invalid --seconds value");
+			break;
+		case 'h':
+			usage(stdout);
+			return 0;
+		default:
+			usage(stderr);
+			return 1;
+		}
+	}
+	if (optind != argc || !listen_s || !connect_s || !bind_s || seconds <= 0) {
+		usage(stderr);
+		return 1;
+	}
+	if (parse_addr(listen_s, &la, &llen) || parse_addr(connect_s, &ca, &clen) ||
+	    parse_addr(bind_s, &ba, &blen))
+		die_msg("addresses must be IPv4 or IPv6 literals");
+
+	/* A stuck connection must not hang the test suite. */
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_alarm;
+	sigaction(SIGALRM, &sa, NULL);
+	alarm((unsigned)seconds + 60);
+
+	lfd = socket(la.ss_family, SOCK_STREAM, 0);
+	if (lfd < 0)
+		die("socket");
+	setsockopt(lfd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	if (bind(lfd, (struct sockaddr *)&la, llen) < 0)
+		die("bind(listen)");
+	if (listen(lfd, 1) < 0)
+		die("listen");
+	len = llen;
+	if (getsockname(lfd, (struct sockaddr *)&la, &len) < 0)
+		die("getsockname");
+	/* The listener's port, on the address the client connects to. */
+	if (ca.ss_family == AF_INET)
+		((struct sockaddr_in *)&ca)->sin_port = la.ss_family == AF_INET ?
+			((struct sockaddr_in *)&la)->sin_port : ((struct sockaddr_in6 *)&la)->sin6_port;
+	else
+		((struct sockaddr_in6 *)&ca)->sin6_port = la.ss_family == AF_INET ?
+			((struct sockaddr_in *)&la)->sin_port : ((struct sockaddr_in6 *)&la)->sin6_port;
+
+	client.fd = socket(ca.ss_family, SOCK_STREAM, 0);
+	if (client.fd < 0)
+		die("socket");
+	if (bind(client.fd, (struct sockaddr *)&ba, blen) < 0)
+		die("bind(client)");
+	if (connect(client.fd, (struct sockaddr *)&ca, clen) < 0)
+		die("connect");
+	server.fd = accept(lfd, NULL, NULL);
+	if (server.fd < 0)
+		die("accept");
+	close(lfd);
+	if (fcntl(client.fd, F_SETFL, O_NONBLOCK) < 0 || fcntl(server.fd, F_SETFL, O_NONBLOCK) < 0)
+		die("fcntl");
+
+	start = now();
+	deadline = start + seconds;
+	err = pthread_create(&th, NULL, pump, &server);
+	if (err) {
+		errno = err;
+		die("pthread_create");
+	}
+	pump(&client);
+	pthread_join(th, NULL);
+	close(client.fd);
+	close(server.fd);
+
+	if (client.sent != server.received || server.sent != client.received) {
+		fprintf(stderr, "ts-stream: byte counts disagree: client sent %llu, server got %llu; "
+			"server sent %llu, client got %llu\n", client.sent, server.received,
+			server.sent, client.received);
+		return 1;
+	}
+	printf("c2s=%llu s2c=%llu seconds=%.3f\n", client.sent, server.sent, now() - start);
+	return 0;
+}
