@@ -1,0 +1,231 @@
+/* SPDX-License-Identifier: GPL-2.0-only */
+/*
+ * libFuzzer target: the naming code, i.e. what ends up in collectd identifiers.
+ *
+ * The first input byte picks a part, the rest is that part's data. Parts:
+ *   0  subnet names: ts_name_check accepts exactly the names that are 1..63 bytes of
+ *      ASCII letters, digits, '.', '_', '-' and not "other"; a refusal is one line; a
+ *      <Subnet NAME> block is accepted by ts_config_parse exactly when the name is,
+ *      and its plugin_instance is the name, byte for byte;
+ *   1  prefix text: any 16 address bytes and length, made canonical, format to text
+ *      that parses back to the same prefix (IPv4-mapped prefixes of /96 and longer as
+ *      a.b.c.d/n), short enough for collectd's plugin_instance (128 bytes);
+ *   2  instances: a configuration of several subnets named by the input; every id
+ *      maps to its name, 0 and every id past the last to "other";
+ *   3  attach modes: a parsed mode's name is the input, case aside.
+ * A part for the histogram and percentile code (plugin/tshist.c) joins this table
+ * when that code exists: one more function in parts[].
+ */
+#include <arpa/inet.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "tsconf.h"
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+/* collectd's DATA_MAX_NAME_LEN: the longest plugin_instance, NUL included. */
+#define COLLECTD_NAME_MAX 128
+
+#define require(cond)                                                                    \
+	do {                                                                             \
+		if (!(cond)) {                                                           \
+			fprintf(stderr, "invariant broken: %s (%s:%d)\n", #cond, __FILE__, \
+				__LINE__);                                               \
+			abort();                                                         \
+		}                                                                        \
+	} while (0)
+
+/*
+ * Known finding F1 (docs/RELIABILITY.md): plugin/tsconf.c echoes configured strings
+ * as they are, and a quoted string in collectd's syntax may contain a newline, so such
+ * an error message spans two log lines. Until tsconf.c escapes control bytes, a line
+ * may contain a newline only when the input itself has one; any other newline, and
+ * every empty line, is still a failure.
+ */
+static const char *input_text;
+
+static int line_ok(const char *line)
+{
+	if (line[0] == '\0')
+		return 0;
+	return strchr(line, '\n') == NULL || (input_text && strchr(input_text, '\n'));
+}
+
+static char *cstring(const uint8_t *data, size_t size)
+{
+	char *s = malloc(size + 1);
+
+	if (s != NULL) {
+		memcpy(s, data, size);
+		s[size] = '\0';
+	}
+	return s;
+}
+
+static int name_allowed(const char *s)
+{
+	size_t n = strlen(s);
+
+	if (n == 0 || n > TS_NAME_MAX || strcmp(s, TS_UNMATCHED_NAME) == 0)
+		return 0;
+	for (size_t i = 0; i < n; i++) {
+		char ch = s[i];
+
+		if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
+		      (ch >= '0' && ch <= '9') || ch == '.' || ch == '_' || ch == '-'))
+			return 0;
+	}
+	return 1;
+}
+
+static void count_line(void *ctx, const char *line)
+{
+	int *n = ctx;
+
+	require(line_ok(line));
+	(*n)++;
+}
+
+/* Parses <Subnet NAME> blocks (one Prefix each, 198.19.128.0/24 + i) of the names. */
+static int parse_subnets(struct ts_config *c, char **names, int n, int *reported)
+{
+	struct ts_cval *vals = calloc((size_t)n * 2 + 1, sizeof(*vals));
+	struct ts_citem *subnets = calloc((size_t)n + 1, sizeof(*subnets));
+	struct ts_citem *prefixes = calloc((size_t)n + 1, sizeof(*prefixes));
+	char (*text)[32] = calloc((size_t)n + 1, sizeof(*text));
+	struct ts_citem root = { .key = "Plugin" };
+	int rc = -1;
+
+	if (vals == NULL || subnets == NULL || prefixes == NULL || text == NULL)
+		goto out;
+	for (int i = 0; i < n; i++) {
+		/* Distinct prefixes inside 198.19.128.0/17: 128 blocks of /24. */
+		snprintf(text[i], sizeof(text[i]), "198.19.%d.0/24", 128 + i % 128);
+		vals[2 * i] = (struct ts_cval){ .type = TS_CV_STRING, .string = names[i] };
+		vals[2 * i + 1] = (struct ts_cval){ .type = TS_CV_STRING, .string = text[i] };
+		prefixes[i] = (struct ts_citem){ .key = "Prefix", .values = &vals[2 * i + 1],
+						 .values_num = 1 };
+		subnets[i] = (struct ts_citem){ .key = "Subnet", .values = &vals[2 * i],
+						.values_num = 1, .children = &prefixes[i],
+						.children_num = 1 };
+	}
+	root.children = subnets;
+	root.children_num = n;
+	ts_config_init(c);
+	rc = ts_config_parse(c, &root, count_line, reported);
+out:
+	free(vals);
+	free(subnets);
+	free(prefixes);
+	free(text);
+	return rc;
+}
+
+static void part_names(const uint8_t *data, size_t size)
+{
+	char *name = cstring(data, size), why[256];
+	struct ts_config c;
+	int ok, reported = 0, n;
+
+	if (name == NULL)
+		return;
+	why[0] = '\0';
+	ok = ts_name_check(name, why, sizeof(why)) == 0;
+	require(ok == name_allowed(name));
+	if (!ok)
+		require(why[0] != '\0' && strchr(why, '\n') == NULL);
+	input_text = name;
+	n = parse_subnets(&c, &name, 1, &reported);
+	require(n >= 0 && n == reported);
+	require((n == 0) == ok);
+	if (ok) {
+		require(c.n_subnets == 1);
+		require(strcmp(ts_config_instance(&c, 1), name) == 0);
+		require(strlen(ts_config_instance(&c, 1)) < COLLECTD_NAME_MAX);
+	}
+	ts_config_free(&c);
+	input_text = NULL;
+	free(name);
+}
+
+static void part_prefix_text(const uint8_t *data, size_t size)
+{
+	struct ts_prefix p, q;
+	char text[64], why[256];
+
+	if (size < 17)
+		return;
+	memset(&p, 0, sizeof(p));
+	memcpy(p.addr, data, 16);
+	p.len = data[16] % 129;
+	/* Canonical: clear the host bits. */
+	for (unsigned bit = p.len; bit < 128; bit++)
+		p.addr[bit / 8] &= (uint8_t)~(0x80 >> (bit % 8));
+	ts_cidr_format(&p, text, sizeof(text));
+	require(strlen(text) < sizeof(text) - 1 && strlen(text) < COLLECTD_NAME_MAX);
+	require(ts_cidr_parse(text, &q, why, sizeof(why)) == 0);
+	require(q.len == p.len && memcmp(q.addr, p.addr, 16) == 0);
+	if (p.len >= 96 && memcmp(p.addr, "\0\0\0\0\0\0\0\0\0\0\xff\xff", 12) == 0)
+		require(strchr(text, ':') == NULL);
+	else
+		require(strchr(text, ':') != NULL);
+}
+
+static void part_instances(const uint8_t *data, size_t size)
+{
+	char *all = cstring(data, size), *names[64], *save = NULL, *tok;
+	struct ts_config c;
+	int n = 0, reported = 0, rc;
+
+	if (all == NULL)
+		return;
+	for (tok = strtok_r(all, "\n", &save); tok && n < 64; tok = strtok_r(NULL, "\n", &save))
+		names[n++] = tok;
+	if (n == 0) {
+		free(all);
+		return;
+	}
+	rc = parse_subnets(&c, names, n, &reported);
+	require(rc >= 0 && rc == reported);
+	if (rc == 0) {
+		require(c.n_subnets == (size_t)n);
+		for (int i = 0; i < n; i++)
+			require(strcmp(ts_config_instance(&c, (uint32_t)i + 1), names[i]) == 0);
+		require(strcmp(ts_config_instance(&c, 0), TS_UNMATCHED_NAME) == 0);
+		require(strcmp(ts_config_instance(&c, (uint32_t)n + 1), TS_UNMATCHED_NAME) == 0);
+		require(strcmp(ts_config_instance(&c, UINT32_MAX), TS_UNMATCHED_NAME) == 0);
+	}
+	ts_config_free(&c);
+	free(all);
+}
+
+static void part_attach_modes(const uint8_t *data, size_t size)
+{
+	char *s = cstring(data, size);
+	enum ts_attach_mode m;
+
+	if (s == NULL)
+		return;
+	if (ts_attach_mode_parse(s, &m) == 0)
+		require(strcasecmp(ts_attach_mode_name(m), s) == 0);
+	free(s);
+}
+
+static void (*const parts[])(const uint8_t *, size_t) = {
+	part_names,
+	part_prefix_text,
+	part_instances,
+	part_attach_modes,
+};
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	if (size == 0)
+		return 0;
+	parts[data[0] % (sizeof(parts) / sizeof(parts[0]))](data + 1, size - 1);
+	return 0;
+}
