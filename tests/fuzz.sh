@@ -29,9 +29,9 @@ for target in config names; do
 	cov=$(grep -o 'cov: [0-9]*' "$work/log" | tail -n 1)
 	found=$(ls "$work/artifacts" | wc -l)
 	if [ "$rc" = 0 ] && [ "$found" = 0 ] && [ -n "$runs" ] && [ "$runs" -gt 0 ]; then
-		ts_pass "fuzz-$target: $runs inputs in $secs s ($speed/s, $cov edges, $seeds seeds): 0 crashes, leaks, UB or timeouts"
+		rel_pass "fuzz-$target: $runs inputs in $secs s ($speed/s, $cov edges, $seeds seeds): 0 crashes, leaks, UB or timeouts"
 	else
-		ts_fail "fuzz-$target: exit $rc, $found artifacts after ${runs:-0} inputs:
+		rel_fail "fuzz-$target: exit $rc, $found artifacts after ${runs:-0} inputs:
 $(grep -B2 -A30 'ERROR\|invariant broken\|runtime error' "$work/log" | head -60)"
 		for a in "$work/artifacts"/*; do
 			[ -f "$a" ] && echo "reproducer $(basename "$a") (base64): $(base64 -w0 "$a")"

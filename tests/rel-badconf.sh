@@ -34,7 +34,7 @@ awk -v dir="$cases" '
 	{ print > (f ".conf") }
 ' "$table"
 total=$(ls "$cases"/*.name | wc -l)
-[ "$total" -ge 30 ] || ts_fail "the table has $total cases, fewer than 30"
+[ "$total" -ge 30 ] || rel_fail "the table has $total cases, fewer than 30"
 
 not_started="tcpsubnet plugin: not started because of the configuration errors above; fix them and restart collectd"
 valid=$TS_TMP/valid.block
@@ -73,7 +73,7 @@ while [ $i -le "$total" ]; do
 		j=0
 		while kill -0 "$REL_JOB" 2>/dev/null && [ $j -lt 200 ]; do sleep 0.05; j=$((j + 1)); done
 		if kill -0 "$REL_JOB" 2>/dev/null; then
-			ts_fail "$what: collectd started although its config reader should refuse the file"
+			rel_fail "$what: collectd started although its config reader should refuse the file"
 			rel_stop "$d"
 			i=$((i + 1))
 			continue
@@ -92,9 +92,9 @@ while [ $i -le "$total" ]; do
 		{ cat "$d/stdout"; sed 's/^\[[^]]*\] \[[a-z]*\] //' "$d/collectd.log" 2>/dev/null; } \
 			>"$f.got"
 		if [ "$rc" != 0 ] && grep -qxF "$want" "$f.got" && [ ! -d "$d/csv/tstest" ]; then
-			ts_pass "$what: collectd refuses to start (exit $rc): $(cat "$f.expect")"
+			rel_pass "$what: collectd refuses to start (exit $rc): $(cat "$f.expect")"
 		else
-			ts_fail "$what: want exit != 0 and the line '$want', got exit $rc: $(cat "$f.got")"
+			rel_fail "$what: want exit != 0 and the line '$want', got exit $rc: $(cat "$f.got")"
 		fi
 		i=$((i + 1))
 		continue
@@ -115,20 +115,21 @@ while [ $i -le "$total" ]; do
 	fi
 	eval "n_$class=\$((n_$class + 1))"
 	if ! cmp -s "$f.want" "$f.got"; then
-		ts_fail "$what: error lines differ from the table:
+		rel_fail "$what: error lines differ from the table:
 --- want
 $(cat "$f.want")
 --- got
 $(cat "$f.got")"
 	elif [ "$running" != yes ]; then
-		ts_fail "$what: collectd did not keep running its other plugins: $(cat "$d/stdout")"
+		rel_fail "$what: collectd did not keep running its other plugins: $(cat "$d/stdout")"
 	elif [ "$REL_DIED" = yes ]; then
-		ts_fail "$what: collectd did not stop normally (status $REL_RC)"
+		rel_fail "$what: collectd did not stop normally (status $REL_RC)"
 	elif ls "$d/csv/tstest" | grep -q tcpsubnet; then
-		ts_fail "$what: the plugin dispatched values although init failed"
+		rel_fail "$what: the plugin dispatched values although init failed"
 	else
-		ts_pass "$what: $(head -n 1 "$f.want")$([ "$(wc -l <"$f.want")" -gt 1 ] &&
-			echo " (+$(($(wc -l <"$f.want") - 1)) more)"); collectd kept running"
+		more=$(($(wc -l <"$f.expect") - 1))
+		rel_pass "$what: $(head -n 1 "$f.want")$([ "$more" -gt 0 ] && echo " (+$more more)")$(
+			[ "$class" = config ] && echo "; not started"); collectd kept running"
 	fi
 	i=$((i + 1))
 done

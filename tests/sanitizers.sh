@@ -15,14 +15,14 @@ export CK_FORK=no
 control() {
 	local mode=$1 pattern=$2
 	if "$B/san-control-san" "$mode" >"$TS_TMP/control.$mode" 2>&1; then
-		ts_fail "control $mode: the sanitizers did not notice"
+		rel_fail "control $mode: the sanitizers did not notice"
 	elif grep -q "$pattern" "$TS_TMP/control.$mode"; then
-		ts_pass "control $mode caught: $(grep -m1 "$pattern" "$TS_TMP/control.$mode" | sed 's/^==[0-9]*==//')"
+		rel_pass "control $mode caught: $(grep -m1 "$pattern" "$TS_TMP/control.$mode" | sed 's/^==[0-9]*==//')"
 	else
-		ts_fail "control $mode: failed without the expected report: $(head -5 "$TS_TMP/control.$mode")"
+		rel_fail "control $mode: failed without the expected report: $(head -5 "$TS_TMP/control.$mode")"
 	fi
 }
-"$B/san-control-san" ok >/dev/null 2>&1 || ts_fail "control ok: a clean run failed"
+"$B/san-control-san" ok >/dev/null 2>&1 || rel_fail "control ok: a clean run failed"
 control leak "ERROR: LeakSanitizer: detected memory leaks"
 control overflow "ERROR: AddressSanitizer: heap-buffer-overflow"
 control ubsan "runtime error: signed integer overflow"
@@ -35,9 +35,9 @@ for t in check_tsconf-san check_badconf-san; do
 	checks=$(grep -o '[0-9]*%: Checks: [0-9]*, Failures: [0-9]*, Errors: [0-9]*' "$TS_TMP/$t.log")
 	reports=$(grep -c 'ERROR: AddressSanitizer\|ERROR: LeakSanitizer\|runtime error:' "$TS_TMP/$t.log")
 	if [ "$rc" = 0 ] && [ "$reports" = 0 ] && echo "$checks" | grep -q "^100%"; then
-		ts_pass "$t under ASan+UBSan: $checks; 0 sanitizer reports ($secs s)"
+		rel_pass "$t under ASan+UBSan: $checks; 0 sanitizer reports ($secs s)"
 	else
-		ts_fail "$t under ASan+UBSan: exit $rc, $reports reports: $(tail -n 30 "$TS_TMP/$t.log")"
+		rel_fail "$t under ASan+UBSan: exit $rc, $reports reports: $(tail -n 30 "$TS_TMP/$t.log")"
 	fi
 done
 [ "$TS_FAILS" = 0 ] || exit 1

@@ -11,7 +11,7 @@
 . "$top_srcdir/tests/rel-lib.sh"
 ts_tmpdir
 : "${VALGRIND:=valgrind}"
-command -v "$VALGRIND" >/dev/null || { ts_fail "valgrind is not installed"; exit 1; }
+command -v "$VALGRIND" >/dev/null || { rel_fail "valgrind is not installed"; exit 1; }
 B=$top_builddir/tests
 VG="$VALGRIND --tool=memcheck --leak-check=full --show-leak-kinds=definite,indirect,possible
  --errors-for-leak-kinds=definite,indirect,possible --error-exitcode=99 --num-callers=40
@@ -31,9 +31,9 @@ control() {
 	# shellcheck disable=SC2086
 	$VG --log-file="$TS_TMP/control.$mode" "$B/san-control" "$mode" >/dev/null 2>&1 || rc=$?
 	if [ "$rc" = 99 ] && grep -q "$pattern" "$TS_TMP/control.$mode"; then
-		ts_pass "control $mode caught: $(grep -m1 "$pattern" "$TS_TMP/control.$mode" | sed 's/^==[0-9]*== //')"
+		rel_pass "control $mode caught: $(grep -m1 "$pattern" "$TS_TMP/control.$mode" | sed 's/^==[0-9]*== //')"
 	else
-		ts_fail "control $mode: valgrind did not report it (exit $rc)"
+		rel_fail "control $mode: valgrind did not report it (exit $rc)"
 	fi
 }
 control leak "definitely lost in"
@@ -45,9 +45,9 @@ for t in check_tsconf check_badconf; do
 	$VG --log-file="$TS_TMP/$t.vg" "$B/$t" >"$TS_TMP/$t.out" 2>&1 || rc=$?
 	checks=$(grep -o '[0-9]*%: Checks: [0-9]*, Failures: [0-9]*, Errors: [0-9]*' "$TS_TMP/$t.out")
 	if [ "$rc" = 0 ] && echo "$checks" | grep -q "^100%"; then
-		ts_pass "$t under memcheck: $checks; $(vg_summary "$TS_TMP/$t.vg")"
+		rel_pass "$t under memcheck: $checks; $(vg_summary "$TS_TMP/$t.vg")"
 	else
-		ts_fail "$t under memcheck: exit $rc: $(vg_summary "$TS_TMP/$t.vg"): $(grep -A12 'ERROR SUMMARY\|lost in\|Invalid\|uninitialised' "$TS_TMP/$t.vg" | head -60)"
+		rel_fail "$t under memcheck: exit $rc: $(vg_summary "$TS_TMP/$t.vg"): $(grep -A12 'ERROR SUMMARY\|lost in\|Invalid\|uninitialised' "$TS_TMP/$t.vg" | head -60)"
 	fi
 done
 
@@ -63,11 +63,11 @@ vg_collectd() {
 	env "$@" $VG --log-file="$d/vg.log" "$COLLECTD" -T -f -C "$d/collectd.conf" \
 		>"$d/stdout" 2>&1 || rc=$?
 	if [ "$rc" = 99 ] || ! grep -q "ERROR SUMMARY: 0 errors" "$d/vg.log"; then
-		ts_fail "collectd $what under memcheck: $(vg_summary "$d/vg.log"): $(grep -B3 -A25 'lost in\|Invalid\|uninitialised\|Syscall param' "$d/vg.log" | head -80)"
+		rel_fail "collectd $what under memcheck: $(vg_summary "$d/vg.log"): $(grep -B3 -A25 'lost in\|Invalid\|uninitialised\|Syscall param' "$d/vg.log" | head -80)"
 	elif ! grep -q "$want" "$d/collectd.log"; then
-		ts_fail "collectd $what: no '$want' in the log: $(cat "$d/collectd.log")"
+		rel_fail "collectd $what: no '$want' in the log: $(cat "$d/collectd.log")"
 	else
-		ts_pass "collectd $what under memcheck: $(vg_summary "$d/vg.log"); log: $(grep -m1 "$want" "$d/collectd.log" | sed 's/^\[[^]]*\] //')"
+		rel_pass "collectd $what under memcheck: $(vg_summary "$d/vg.log"); log: $(grep -m1 "$want" "$d/collectd.log" | sed 's/^\[[^]]*\] //')"
 	fi
 }
 cat >"$TS_TMP/good" <<'CONF'
