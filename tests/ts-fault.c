@@ -15,6 +15,9 @@
  *   TS_FAULT_LEAK_BYTES=N           every counter read leaks N bytes (a deliberate leak,
  *   TS_FAULT_LEAK_FD=1              or one file descriptor), so the tests can show that
  *                                   their leak detectors fire
+ *   TS_FAULT_COUNT_FILE=PATH        no fault: counts the counter reads (batch lookups)
+ *                                   and writes "reads N" to PATH when the process exits,
+ *                                   for runs without a writer plugin to count them
  *
  * Why a preload shim and not a kernel-side limit: the plugin sizes the trie to exactly
  * the configured prefixes, so no configuration can make an insert fail, and a memory
@@ -29,6 +32,7 @@
 #define _GNU_SOURCE
 #include <dlfcn.h>
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -125,6 +129,19 @@ static int read_faulted(int fd)
 	       map_type(fd) == BPF_MAP_TYPE_PERCPU_ARRAY;
 }
 
+static unsigned long batch_calls;
+
+static void __attribute__((destructor)) write_count(void)
+{
+	const char *path = getenv("TS_FAULT_COUNT_FILE");
+	FILE *f;
+
+	if (path == NULL || (f = fopen(path, "w")) == NULL)
+		return;
+	fprintf(f, "reads %lu\n", batch_calls);
+	fclose(f);
+}
+
 int bpf_map_lookup_batch(int fd, void *in_batch, void *out_batch, void *keys, void *values,
 			 __u32 *count, const struct bpf_map_batch_opts *opts)
 {
@@ -134,6 +151,7 @@ int bpf_map_lookup_batch(int fd, void *in_batch, void *out_batch, void *keys, vo
 
 	if (real == NULL)
 		*(void **)&real = dlsym(RTLD_NEXT, "bpf_map_lookup_batch");
+	__atomic_add_fetch(&batch_calls, 1, __ATOMIC_RELAXED);
 	leak_on_read();
 	if (nobatch != NULL && atoi(nobatch) > 0)
 		return fail(EINVAL);
