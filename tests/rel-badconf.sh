@@ -135,5 +135,4 @@ $(cat "$f.got")"
 done
 echo "bad-config table: $total cases ($n_syntax syntax, $n_config config, $n_init init)" \
 	"in $(($(date +%s) - start)) s"
-[ "$TS_FAILS" = 0 ] || exit 1
-echo "PASS: every bad configuration gives its exact error lines; collectd survives"
+rel_done "every bad configuration gives its exact error lines; collectd survives"

@@ -20,6 +20,18 @@ rel_fail() {
 	TS_FAILS=$((TS_FAILS + 1))
 }
 
+REL_T0=$(date +%s)
+
+# rel_done MESSAGE: the closing line, with the test's wall time; exit 1 on any failure.
+rel_done() {
+	local secs=$(($(date +%s) - REL_T0))
+	if [ "$TS_FAILS" != 0 ]; then
+		echo "FAILED: $TS_FAILS checks ($secs s)"
+		exit 1
+	fi
+	echo "PASS: $* ($secs s)"
+}
+
 TS_FAULT_LIB=$top_builddir/tests/.libs/libtsfault.so
 TS_STREAM=$top_builddir/tests/ts-stream
 REL_PLUGINS=""

@@ -186,5 +186,4 @@ else
 	rel_fail "$msg (want ratio > 0.5 and more than 100 reads per second)"
 fi
 
-[ "$TS_FAILS" = 0 ] || exit 1
-echo "PASS: nothing lost, counters monotonic, reads do not stall traffic"
+rel_done "nothing lost, counters monotonic, reads do not stall traffic"

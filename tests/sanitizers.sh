@@ -6,6 +6,7 @@
 # controls first: a deliberate leak, overflow and signed overflow must each be caught,
 # or a silently disabled sanitizer would make the real runs meaningless.
 . "${top_srcdir:-$(dirname "$0")/..}/tests/lib.sh"
+. "$top_srcdir/tests/rel-lib.sh"
 ts_tmpdir
 B=$top_builddir/tests
 export ASAN_OPTIONS=detect_leaks=1:halt_on_error=1:abort_on_error=0:exitcode=23
@@ -40,5 +41,4 @@ for t in check_tsconf-san check_badconf-san; do
 		rel_fail "$t under ASan+UBSan: exit $rc, $reports reports: $(tail -n 30 "$TS_TMP/$t.log")"
 	fi
 done
-[ "$TS_FAILS" = 0 ] || exit 1
-echo "PASS: unit tests clean under AddressSanitizer, LeakSanitizer and UBSan"
+rel_done "unit tests clean under AddressSanitizer, LeakSanitizer and UBSan"
