@@ -71,6 +71,10 @@ BaseDir "$dir"
 PluginDir "$REL_PLUGINS"
 TypesDB "/usr/share/collectd/types.db"
 Interval $interval
+# One write thread: with several, collectd's csv writer races with itself when it
+# creates a file (stat, then fopen "w" while another thread appends) and can garble
+# the first row.
+WriteThreads 1
 LoadPlugin logfile
 <Plugin logfile>
   LogLevel info

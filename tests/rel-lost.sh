@@ -99,7 +99,8 @@ check() {
 	local inst=$1 want_rx=$2 want_tx=$3 res
 	res=$(cat "$d/csv/tstest/tcpsubnet-$(echo "$inst" | tr / _)"/if_octets-* | grep -v '^epoch' |
 		sort -t, -k1,1n | awk -F, -v t0="$t_start" -v t1="$t_end" '
-		NR == 1 { first_rx = $2; first_tx = $3; prx = $2; ptx = $3; pt = $1; next }
+		!/^[0-9]+(\.[0-9]+)?,[0-9]+,[0-9]+$/ { bad++; next }
+		++n == 1 { first_rx = $2; first_tx = $3; prx = $2; ptx = $3; pt = $1; next }
 		{
 			drx = $2 - prx; dtx = $3 - ptx
 			if (drx < 0 || dtx < 0) back++
@@ -109,12 +110,14 @@ check() {
 			if ($1 - pt > gap) gap = $1 - pt
 			prx = $2; ptx = $3; pt = $1
 		}
-		END { printf "%d %d %.0f %.0f %.0f %.0f %.0f %.0f %d %.3f", NR, back + 0,
-			first_rx, first_tx, srx, stx, prx, ptx, during + 0, gap }')
+		END { printf "%d %d %.0f %.0f %.0f %.0f %.0f %.0f %d %.3f %d", n, back + 0,
+			first_rx, first_tx, srx, stx, prx, ptx, during + 0, gap, bad + 0 }')
 	# shellcheck disable=SC2086
 	set -- $res
-	local reads=$1 back=$2 frx=$3 ftx=$4 srx=$5 stx=$6 lrx=$7 ltx=$8 during=$9 gap=${10}
-	if [ "$back" != 0 ]; then
+	local reads=$1 back=$2 frx=$3 ftx=$4 srx=$5 stx=$6 lrx=$7 ltx=$8 during=$9 gap=${10} bad=${11}
+	if [ "$bad" != 0 ]; then
+		rel_fail "$inst: $bad malformed csv rows"
+	elif [ "$back" != 0 ]; then
 		rel_fail "$inst: the counters went backwards $back times"
 	elif [ "$frx $ftx" != "0 0" ]; then
 		rel_fail "$inst: the first read was not before the traffic ($frx $ftx)"

@@ -122,9 +122,13 @@ static void *pump(void *arg)
 			if (r > 0) {
 				e->received += (unsigned long long)r;
 			} else if (r == 0) {
-				if (!sending)
-					break;
-				die_msg("peer closed early");
+				/*
+				 * The peer is done: it reached the shared deadline first. Stop
+				 * sending too; what was sent is already queued for it.
+				 */
+				if (sending && shutdown(e->fd, SHUT_WR) < 0)
+					die("shutdown");
+				break;
 			} else if (errno != EAGAIN && errno != EINTR) {
 				die("recv");
 			}
