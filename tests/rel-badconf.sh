@@ -14,7 +14,7 @@
 . "${top_srcdir:-$(dirname "$0")/..}/tests/lib.sh"
 . "$top_srcdir/tests/rel-lib.sh"
 [ -x "$COLLECTD" ] || ts_skip "collectd is not installed ($COLLECTD)"
-# Every case that gets past the config reader loads BPF in init.
+# The "init" cases reach the kernel side, which checks capabilities first: root needed.
 ts_require_bpf
 ts_tmpdir
 table=$top_srcdir/tests/bad-configs.txt
