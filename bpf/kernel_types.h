@@ -97,7 +97,16 @@ struct sock {
 	__u16 sk_protocol;
 };
 
+struct inet_sock {
+	__be16 inet_sport;
+};
+
+struct inet_connection_sock {
+	struct inet_sock icsk_inet;
+};
+
 struct tcp_sock {
+	struct inet_connection_sock inet_conn;
 	__u32 srtt_us; /* smoothed RTT << 3, in us */
 };
 

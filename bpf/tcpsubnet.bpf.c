@@ -105,13 +105,14 @@ static __always_inline bool ports_pass(__u16 lport, __be16 rport_be)
  * cost about half of BPF_CORE_READ's probe reads (measured on 6.18). Returns false for
  * sockets that are not counted (other families, filtered ports).
  */
-static __always_inline bool read_typed(const struct sock *sk, struct ts_sk *s)
+static __always_inline bool read_typed_lport(const struct sock *sk, __u16 lport,
+					     struct ts_sk *s)
 {
 	__u16 family = sk->__sk_common.skc_family;
 
 	if (family != AF_INET && family != AF_INET6)
 		return false;
-	if (!ports_pass(sk->__sk_common.skc_num, sk->__sk_common.skc_dport))
+	if (!ports_pass(lport, sk->__sk_common.skc_dport))
 		return false;
 	if (family == AF_INET) {
 		s->raddr[2] = bpf_htonl(0xffff);
@@ -135,15 +136,20 @@ static __always_inline bool read_typed(const struct sock *sk, struct ts_sk *s)
 	return true;
 }
 
+static __always_inline bool read_typed(const struct sock *sk, struct ts_sk *s)
+{
+	return read_typed_lport(sk, sk->__sk_common.skc_num, s);
+}
+
 /* kprobes and raw_tp only have an untyped pointer: CO-RE probe reads. */
-static __always_inline bool read_untyped(const struct sock *sk, struct ts_sk *s)
+static __always_inline bool read_untyped_lport(const struct sock *sk, __u16 lport,
+					       struct ts_sk *s)
 {
 	__u16 family = BPF_CORE_READ(sk, __sk_common.skc_family);
 
 	if (family != AF_INET && family != AF_INET6)
 		return false;
-	if (!ports_pass(BPF_CORE_READ(sk, __sk_common.skc_num),
-			BPF_CORE_READ(sk, __sk_common.skc_dport)))
+	if (!ports_pass(lport, BPF_CORE_READ(sk, __sk_common.skc_dport)))
 		return false;
 	if (family == AF_INET) {
 		s->raddr[2] = bpf_htonl(0xffff);
@@ -160,6 +166,11 @@ static __always_inline bool read_untyped(const struct sock *sk, struct ts_sk *s)
 					   __sk_common.skc_v6_rcv_saddr.in6_u.u6_addr32);
 	}
 	return true;
+}
+
+static __always_inline bool read_untyped(const struct sock *sk, struct ts_sk *s)
+{
+	return read_untyped_lport(sk, BPF_CORE_READ(sk, __sk_common.skc_num), s);
 }
 
 /* The counter index of a socket, or false when it is not reported. */
@@ -316,13 +327,22 @@ int BPF_PROG(tp_rtt, struct sock *sk, struct sk_buff *skb)
 	return 0;
 }
 
-/* State changes and retransmissions: tp_btf in tracepoint and fentry modes. */
+/*
+ * State changes and retransmissions: tp_btf in tracepoint and fentry modes.
+ * On the way to CLOSE the kernel releases the bound port (inet_put_port() zeroes
+ * skc_num) before the tracepoint fires, so the local port comes from inet_sport, which
+ * stays set.
+ */
 SEC("tp_btf/inet_sock_set_state")
 int BPF_PROG(tp_state, const struct sock *sk, const int oldstate, const int newstate)
 {
+	struct tcp_sock *tp;
 	struct ts_sk s = {};
 
-	if (sk->sk_protocol == IPPROTO_TCP && read_typed(sk, &s))
+	if (sk->sk_protocol != IPPROTO_TCP)
+		return 0;
+	tp = bpf_skc_to_tcp_sock((void *)sk);
+	if (tp && read_typed_lport(sk, bpf_ntohs(tp->inet_conn.icsk_inet.inet_sport), &s))
 		add_state(&s, oldstate, newstate);
 	return 0;
 }
@@ -501,7 +521,9 @@ int BPF_PROG(raw_state, const struct sock *sk, const int oldstate, const int new
 {
 	struct ts_sk s = {};
 
-	if (BPF_CORE_READ(sk, sk_protocol) == IPPROTO_TCP && read_untyped(sk, &s))
+	if (BPF_CORE_READ(sk, sk_protocol) == IPPROTO_TCP &&
+	    read_untyped_lport(sk, bpf_ntohs(BPF_CORE_READ((struct tcp_sock *)sk,
+							  inet_conn.icsk_inet.inet_sport)), &s))
 		add_state(&s, oldstate, newstate);
 	return 0;
 }
