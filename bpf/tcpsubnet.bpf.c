@@ -233,18 +233,6 @@ static __always_inline bool counted_read(int ret, int flags)
 	return ret > 0 && !(flags & (MSG_PEEK | MSG_ERRQUEUE));
 }
 
-static __always_inline __u32 log2_slot(__u32 v)
-{
-	__u32 r = 0, shift;
-
-	shift = (v > 0xffff) << 4; v >>= shift; r |= shift;
-	shift = (v > 0xff) << 3; v >>= shift; r |= shift;
-	shift = (v > 0xf) << 2; v >>= shift; r |= shift;
-	shift = (v > 0x3) << 1; v >>= shift; r |= shift;
-	r |= (v >> 1);
-	return r < TS_RTT_SLOTS - 1 ? r : TS_RTT_SLOTS - 1;
-}
-
 static __always_inline void add_rtt(struct ts_sk *s, __u32 srtt_us)
 {
 	struct ts_rtt *h;
@@ -256,7 +244,7 @@ static __always_inline void add_rtt(struct ts_sk *s, __u32 srtt_us)
 	h = bpf_map_lookup_elem(&rtt, &index);
 	if (!h)
 		return;
-	h->slot[log2_slot(srtt_us)]++;
+	h->slot[ts_log2_slot(srtt_us)]++;
 	h->sum_us += srtt_us;
 }
 

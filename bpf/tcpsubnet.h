@@ -46,6 +46,27 @@ struct ts_rtt {
 	__u64 sum_us;
 };
 
+/* floor(log2(v)) clamped to the top slot, branch-free (the verifier counts branches). */
+static inline __u32 ts_log2_slot(__u32 v)
+{
+	__u32 r = 0, shift;
+
+	shift = (v > 0xffff) << 4;
+	v >>= shift;
+	r |= shift;
+	shift = (v > 0xff) << 3;
+	v >>= shift;
+	r |= shift;
+	shift = (v > 0xf) << 2;
+	v >>= shift;
+	r |= shift;
+	shift = (v > 0x3) << 1;
+	v >>= shift;
+	r |= shift;
+	r |= (v >> 1);
+	return r < TS_RTT_SLOTS - 1 ? r : TS_RTT_SLOTS - 1;
+}
+
 /* Port filters: one bit per port, host byte order. */
 #define TS_PORT_WORDS (65536 / 64)
 

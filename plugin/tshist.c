@@ -1,19 +1,17 @@
 /* SPDX-License-Identifier: GPL-2.0-only */
 #include "tshist.h"
 
+#include <linux/types.h>
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
 
+#include "../bpf/tcpsubnet.h"
+
 unsigned ts_hist_slot_of(uint64_t us)
 {
-	unsigned s = 0;
-
-	while (us > 1 && s < TS_HIST_SLOTS - 1) {
-		us >>= 1;
-		s++;
-	}
-	return s;
+	/* The kernel's own function; srtt_us is 32 bits there. */
+	return us > UINT32_MAX ? TS_HIST_SLOTS - 1 : ts_log2_slot((__u32)us);
 }
 
 double ts_hist_slot_lo(unsigned slot)
