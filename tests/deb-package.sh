@@ -173,12 +173,16 @@ done
 mkdir -p "$TS_TMP/units/collectd.service.d"
 cp /lib/systemd/system/collectd.service "$TS_TMP/units/"
 cp "$DROPIN_DOC" "$TS_TMP/units/collectd.service.d/nonroot.conf"
+# The trailing ":" adds the system's unit folders (for the targets collectd.service
+# names); whatever they say about other units is not about this one.
 SYSTEMD_UNIT_PATH="$TS_TMP/units:" systemd-analyze verify "$TS_TMP/units/collectd.service" \
-	>"$TS_TMP/verify.out" 2>&1
-if [ $? = 0 ] && ! grep -q . "$TS_TMP/verify.out"; then
+	>"$TS_TMP/verify.all" 2>&1
+rc=$?
+grep -e "collectd\.service" -e "$TS_TMP/units" "$TS_TMP/verify.all" >"$TS_TMP/verify.out"
+if [ $rc = 0 ] && ! grep -q . "$TS_TMP/verify.out"; then
 	ts_pass "systemd-analyze verify accepts collectd.service with the drop-in"
 else
-	ts_fail "systemd-analyze verify: $(cat "$TS_TMP/verify.out")"
+	ts_fail "systemd-analyze verify (exit $rc): $(cat "$TS_TMP/verify.all")"
 fi
 
 # ---- a collectd configured like Debian's stock collectd.conf ----
