@@ -191,10 +191,13 @@ fi
 # taken verbatim from the collectd-core example that becomes /etc/collectd/collectd.conf.
 include=$(sed -n '/^<Include "\/etc\/collectd\/collectd.conf.d">/,/^<\/Include>/p' "$STOCK_CONF")
 [ -n "$include" ] || { ts_fail "no conf.d Include in $STOCK_CONF"; exit 1; }
-others=$(ls /etc/collectd/collectd.conf.d/*.conf | grep -vx "$CONFFILE")
+others=""
+for f in /etc/collectd/collectd.conf.d/*.conf; do
+	[ -e "$f" ] && [ "$f" != "$CONFFILE" ] && others="$others $f"
+done
 if [ -n "$others" ]; then
 	# Other snippets on this machine are not this test's business.
-	echo "note: $others also in collectd.conf.d: including tcpsubnet.conf only"
+	echo "note:$others also in collectd.conf.d: including tcpsubnet.conf only"
 	include=$(echo "$include" | sed 's/Filter "\*\.conf"/Filter "tcpsubnet.conf"/')
 fi
 deb_conf() {
