@@ -216,6 +216,7 @@ LoadPlugin logfile
 <Plugin logfile>
   LogLevel info
   File "$dir/collectd.log"
+  PrintSeverity true
 </Plugin>
 LoadPlugin csv
 <Plugin csv>
@@ -340,8 +341,8 @@ deb_exact() {
 	else
 		ts_fail "$what: csv other: want at least '$want', got '$got'"
 	fi
-	grep "tcpsubnet plugin" "$dir/collectd.log" | grep -v "attach mode" |
-		sed "s/^/$what: unexpected log line: /" | grep . && ts_fail "$what: log lines above"
+	grep -e "\[error\] tcpsubnet" -e "\[warning\] tcpsubnet" "$dir/collectd.log" |
+		sed "s/^/$what: /" | grep . && ts_fail "$what: errors or warnings above"
 }
 
 deb_exact "root" "$TS_TMP/root"
@@ -369,7 +370,8 @@ owner=$(stat -c %u "$TS_TMP"/user/csv/tstest/tcpsubnet-dc-east/if_octets-* | sor
 	ts_fail "csv files owned by uid '$owner'"
 
 # missing WHAT WANT CAPS: as user 65534 with CAPS only, the plugin does not start, says
-# which capability is missing, and collectd keeps running its other plugins.
+# which capability is missing in one error line, and collectd keeps running its other
+# plugins.
 missing() {
 	local what=$1 want=$2 caps=$3 dir=$TS_TMP/missing-$4
 	user_dir "$dir"
@@ -385,8 +387,8 @@ missing() {
 	deb_cycles "$dir" && kill -0 "$TS_COLLECTD_PID" 2>/dev/null ||
 		ts_fail "$what: collectd did not keep running: $(cat "$dir/collectd.log" "$dir/stdout")"
 	ts_collectd_stop
-	if grep -qF "] tcpsubnet plugin: $want" "$dir/collectd.log" &&
-		[ "$(grep -c "tcpsubnet plugin:" "$dir/collectd.log")" = 1 ] &&
+	if grep -qF "[error] tcpsubnet plugin: $want" "$dir/collectd.log" &&
+		[ "$(grep -c "\[error\] tcpsubnet plugin:" "$dir/collectd.log")" = 1 ] &&
 		[ ! -e "$dir/csv/tstest/tcpsubnet-dc-east" ]; then
 		ts_pass "$what: $(grep -o "tcpsubnet plugin: .*" "$dir/collectd.log")"
 	else
