@@ -16,7 +16,7 @@ ts_netns "$ns" 198.18.64.1 198.18.64.2 198.18.1.1 198.19.5.1 198.19.5.2 \
 
 cat >"$TS_TMP/conf" <<'CONF'
 <Subnet "wide">
-  Prefix "198.18.0.0/15"
+  Prefix "198.18.0.0/16"
 </Subnet>
 <Subnet "dc-east">
   Prefix "198.18.64.0/18"
