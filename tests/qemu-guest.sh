@@ -205,8 +205,11 @@ check_family_rtt() {
 		[ "${n:-0}" -gt 0 ] 2>/dev/null || bad="$bad $s derive-rtt-samples '${n}';"
 	done
 	if [ -z "$bad" ]; then
-		st=pass why="a: avg $(csv_last "$d" a latency-rtt-average) s," \
-			"samples $(csv_last "$d" a derive-rtt-samples)"
+		st=pass
+		# shellcheck disable=SC2046
+		why="a: last avg $(cat $(csv_files "$d" a latency-rtt-average) |
+			awk -F, '$1 != "epoch" && $2 != "nan" { v = $2 } END { print v }') s,"
+		why="$why samples $(csv_last "$d" a derive-rtt-samples)"
 	else
 		st=FAIL why=$bad
 	fi
@@ -235,9 +238,10 @@ check_family_connections() {
 		[ "$got" -ge 0 ] 2>/dev/null || bad="$bad $s derive-retransmit-segments '$got';"
 	done
 	if [ -z "$bad" ]; then
-		st=pass why="a: active $(csv_last "$d" a connections-opened-active)" \
-			"passive $(csv_last "$d" a connections-opened-passive)" \
-			"closed $(csv_last "$d" a connections-closed)"
+		st=pass
+		why="a: active $(csv_last "$d" a connections-opened-active)"
+		why="$why passive $(csv_last "$d" a connections-opened-passive)"
+		why="$why closed $(csv_last "$d" a connections-closed)"
 	else
 		st=FAIL why=$bad
 	fi

@@ -211,18 +211,22 @@ echo >>"$TS_TMP/matrix.head"
 
 kernels=${TS_KERNELS:-$(grep -v '^#' "$top_srcdir/tests/kernels.list" | awk 'NF { print $1 }')}
 [ -n "$kernels" ] || { echo "FAIL: no kernels in tests/kernels.list"; exit 1; }
+unavailable=""
 for pkg in $kernels; do
 	echo "==== $pkg"
 	rc=0
 	why=$(boot_kernel "$pkg" 2>&1) || rc=$?
 	[ -n "$why" ] && echo "$why"
 	if [ $rc = 2 ]; then
-		# Could not download: no network or apt source on a developer machine.
-		ts_skip "kernel package $pkg is not available: $why"
+		# Could not download: no network or apt source on a developer machine. The other
+		# kernels still run; the test skips (fails with TS_STRICT=1) at the end.
+		unavailable="$unavailable $pkg"
+		printf '%-36s %-11s %s\n' "$pkg" - unavailable >>"$TS_TMP/matrix"
+		continue
 	fi
 	if [ $rc != 0 ]; then
 		ts_fail "$pkg: cannot boot it: $why"
-		printf '%-36s %-11s %-13s\n' "$pkg" - FAIL >>"$TS_TMP/matrix"
+		printf '%-36s %-11s %s\n' "$pkg" - FAIL >>"$TS_TMP/matrix"
 		continue
 	fi
 	r=$TS_TMP/$pkg.results
@@ -273,4 +277,5 @@ cat "$TS_TMP/matrix.txt"
 cp "$TS_TMP/matrix.txt" "$top_builddir/tests/qemu-matrix.txt" 2>/dev/null || true
 echo "total $(($(date +%s) - t_start)) s"
 [ "$TS_FAILS" = 0 ] || exit 1
+[ -z "$unavailable" ] || ts_skip "kernel packages not available:$unavailable"
 echo "PASS: qemu kernel matrix"
