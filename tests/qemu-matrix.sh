@@ -54,15 +54,14 @@ kernel_cache() {
 }
 CACHE=$(kernel_cache) || { echo "FAIL: cannot create a kernel cache folder"; exit 1; }
 
-APT_UPDATED=no
 # apt_known PKG: apt has the package in its lists; refreshes them once (as root) when
-# not, because a fresh machine may have none.
+# not, because a fresh machine may have none. (Runs in subshells: a file remembers.)
 apt_known() {
 	apt-cache show --no-all-versions "$1" >/dev/null 2>&1 && return 0
-	[ "$APT_UPDATED" = no ] && [ "$(id -u)" = 0 ] || return 1
-	APT_UPDATED=yes
-	echo "apt-get update (package lists do not know $1)"
-	apt-get update -qq >"$TS_TMP/apt-update.log" 2>&1 || cat "$TS_TMP/apt-update.log"
+	[ ! -e "$TS_TMP/apt-updated" ] && [ "$(id -u)" = 0 ] || return 1
+	: >"$TS_TMP/apt-updated"
+	echo "apt-get update (package lists do not know $1)" >&2
+	apt-get update -qq >"$TS_TMP/apt-update.log" 2>&1 || cat "$TS_TMP/apt-update.log" >&2
 	apt-cache show --no-all-versions "$1" >/dev/null 2>&1
 }
 
