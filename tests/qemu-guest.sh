@@ -32,7 +32,7 @@ exec </dev/null >/dev/console 2>&1
 result() { echo "RESULT $*"; }
 say() { sed 's/^/LOG /'; }
 finish() {
-	result done
+	result "done"
 	sync
 	poweroff -f
 	sleep 30 # poweroff -f does not return; if it did, init exiting panics: qemu stops
@@ -40,6 +40,7 @@ finish() {
 
 top_srcdir=/ts top_builddir=/ts/build COLLECTD=/usr/sbin/collectd
 export top_srcdir top_builddir COLLECTD TMPDIR=/tmp
+# shellcheck source=tests/lib.sh
 . /ts/tests/lib.sh
 # In here a skip means the guest cannot run the checks: report it, never exit (init
 # exiting would panic the kernel without a word on the console).

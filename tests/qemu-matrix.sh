@@ -3,7 +3,7 @@
 # The qemu kernel matrix: boots every kernel of tests/kernels.list (Debian packages)
 # under qemu-system-x86_64 with TCG software emulation (no KVM needed) and an initramfs
 # built here from what is installed: busybox, the real collectd with the csv writer, the
-# plugin as built, ts-traffic, ts-probe and iproute2's ip. In the guest,
+# plugin as built, ts-traffic, ts-probe, iproute2's ip and bpftool. In the guest,
 # tests/qemu-guest.sh runs collectd for every attach mode on known traffic and checks
 # every metric family of tests/qemu-families.list against it. This proves the fentry and
 # kprobe paths, which the host (BTF tracepoints only) cannot run. Prints the matrix
@@ -13,11 +13,11 @@
 # Environment: TS_KERNELS (package names, instead of tests/kernels.list), TS_QEMU_MODES
 # (default "fentry kprobe tracepoint auto"), TS_KERNEL_CACHE (where downloaded kernel
 # packages are kept, see kernel_cache below), TS_QEMU_TIMEOUT (seconds per kernel,
-# default 600), TS_QEMU_ACCEL (default tcg). Without qemu, busybox or a downloadable
-# kernel it skips, which TS_STRICT=1 (CI) turns into a failure.
+# default 600), TS_QEMU_ACCEL (default tcg), TS_QEMU (the qemu binary). Without qemu,
+# busybox or a downloadable kernel it skips, which TS_STRICT=1 (CI) turns into a failure.
 . "${top_srcdir:-$(dirname "$0")/..}/tests/lib.sh"
 
-QEMU=${QEMU:-qemu-system-x86_64}
+QEMU=${TS_QEMU:-qemu-system-x86_64}
 MODES=${TS_QEMU_MODES:-fentry kprobe tracepoint auto}
 TIMEOUT=${TS_QEMU_TIMEOUT:-600}
 ACCEL=${TS_QEMU_ACCEL:-tcg}
@@ -27,9 +27,9 @@ command -v "$QEMU" >/dev/null ||
 BUSYBOX=$(command -v busybox || true)
 [ -n "$BUSYBOX" ] || ts_skip "busybox is not installed: apt-get install busybox-static (scripts/deps does)"
 IP=$(command -v ip || true)
+[ -n "$IP" ] || ts_skip "iproute2 (ip) is not installed"
 BPFTOOL=$(command -v bpftool || command -v /usr/sbin/bpftool || true)
 [ -n "$BPFTOOL" ] || ts_skip "bpftool is not installed"
-[ -n "$IP" ] || ts_skip "iproute2 (ip) is not installed"
 [ -x "$COLLECTD" ] || ts_skip "collectd is not installed ($COLLECTD)"
 for f in "$top_builddir/.libs/tcpsubnet.so" "$TS_PROBE" "$TS_TRAFFIC"; do
 	# The initramfs needs the real ELF files, not libtool wrapper scripts.
@@ -166,7 +166,7 @@ boot_kernel() {
 		grep -qx "CONFIG_$opt=y" "$config" ||
 			{ echo "$(basename "$config"): CONFIG_$opt is not built in"; return 1; }
 	done
-	echo "$(basename "$deb")" >"$TS_TMP/$pkg.deb"
+	basename "$deb" >"$TS_TMP/$pkg.deb"
 	t0=$(date +%s)
 	"$QEMU" -accel "$ACCEL" -cpu max -smp 2 -m 1024 -kernel "$vmlinuz" \
 		-initrd "$TS_TMP/initrd.gz" -append "console=ttyS0 panic=-1 quiet" \
@@ -240,7 +240,7 @@ for pkg in $kernels; do
 	grep '^RESULT fatal' "$r" | while read -r line; do echo "FAIL: $pkg: $line"; done
 	grep -q '^RESULT fatal' "$r" && TS_FAILS=$((TS_FAILS + 1))
 	label="${uname:-$pkg}"
-	ver=$(cat "$TS_TMP/$pkg.deb" | cut -d_ -f2)
+	ver=$(cut -d_ -f2 "$TS_TMP/$pkg.deb")
 	for mode in $MODES; do
 		a=$(cell "$pkg" attach "$mode")
 		detail=$(awk -v m="$mode" '$2 == "attach" && $3 == m { $1 = $2 = $3 = $4 = ""; sub(/^ +/, ""); print }' "$r")
