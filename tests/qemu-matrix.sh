@@ -31,7 +31,7 @@ IP=$(command -v ip || true)
 BPFTOOL=$(command -v bpftool || command -v /usr/sbin/bpftool || true)
 [ -n "$BPFTOOL" ] || ts_skip "bpftool is not installed"
 [ -x "$COLLECTD" ] || ts_skip "collectd is not installed ($COLLECTD)"
-for f in "$top_builddir/.libs/tcpsubnet.so" "$TS_PROBE" "$TS_TRAFFIC"; do
+for f in "$top_builddir/.libs/tcpsubnet.so" "$TS_PROBE" "$TS_TRAFFIC" "$top_builddir/tests/ts-delay"; do
 	# The initramfs needs the real ELF files, not libtool wrapper scripts.
 	[ "$(head -c 4 "$f" 2>/dev/null | tail -c 3)" = ELF ] ||
 		{ echo "FAIL: $f is not built (or not an ELF file)"; exit 1; }
@@ -137,6 +137,7 @@ stage /usr/share/collectd/types.db /usr/share/collectd/types.db
 stage "$top_builddir/.libs/tcpsubnet.so" /ts/build/.libs/tcpsubnet.so
 stage "$TS_PROBE" /ts/build/tests/ts-probe
 stage "$TS_TRAFFIC" /ts/build/tests/ts-traffic
+stage "$top_builddir/tests/ts-delay" /ts/build/tests/ts-delay
 stage "$top_srcdir/tests/lib.sh" /ts/tests/lib.sh
 stage "$top_srcdir/tests/qemu-guest.sh" /init
 chmod 755 "$root/init"
@@ -152,7 +153,7 @@ echo "initramfs: $(du -k "$TS_TMP/initrd.gz" | cut -f1) KiB"
 # boot_kernel PKG: boots it and leaves the guest's RESULT lines in $TS_TMP/PKG.results.
 # Prints a reason and returns non-zero when it could not boot the kernel at all.
 boot_kernel() {
-	local pkg=$1 deb k=$TS_TMP/k-$1 vmlinuz config opt pid t0 i
+	local pkg=$1 deb k=$TS_TMP/k-$1 vmlinuz config opt pid t0 i initrd mod deps
 	deb=$(kernel_deb "$pkg") || return 2
 	mkdir -p "$k"
 	dpkg-deb --fsys-tarfile "$deb" | tar -x -C "$k" ./boot ||
@@ -166,10 +167,30 @@ boot_kernel() {
 		grep -qx "CONFIG_$opt=y" "$config" ||
 			{ echo "$(basename "$config"): CONFIG_$opt is not built in"; return 1; }
 	done
+	# Modules the guest needs that this kernel builds as modules, packed into a second
+	# cpio archive appended to the initramfs (the kernel unpacks both). busybox insmod
+	# resolves no dependencies, so a module that has some is refused here.
+	initrd=$TS_TMP/initrd.gz
+	mkdir -p "$k/extra/ts/modules"
+	for opt in TUN:drivers/net/tun.ko; do
+		grep -qx "CONFIG_${opt%%:*}=m" "$config" || continue
+		dpkg-deb --fsys-tarfile "$deb" |
+			tar -x --wildcards -C "$k" "./lib/modules/*/kernel/${opt#*:}" ||
+			{ echo "cannot unpack ${opt#*:} from $deb"; return 1; }
+		mod=$(ls "$k"/lib/modules/*/kernel/"${opt#*:}")
+		deps=$(grep -a -o 'depends=[a-z0-9_,-]*' "$mod" | head -n 1 | cut -d= -f2)
+		[ -z "$deps" ] || { echo "${opt#*:} needs the modules $deps; the harness loads single modules"; return 1; }
+		cp "$mod" "$k/extra/ts/modules/"
+		initrd=$k/initrd.gz
+	done
+	if [ "$initrd" != "$TS_TMP/initrd.gz" ]; then
+		(cd "$k/extra" && find . | "$BUSYBOX" cpio -o -H newc 2>/dev/null) | gzip -1 >"$k/extra.gz"
+		cat "$TS_TMP/initrd.gz" "$k/extra.gz" >"$initrd"
+	fi
 	basename "$deb" >"$TS_TMP/$pkg.deb"
 	t0=$(date +%s)
 	"$QEMU" -accel "$ACCEL" -cpu max -smp 2 -m 1024 -kernel "$vmlinuz" \
-		-initrd "$TS_TMP/initrd.gz" -append "console=ttyS0 panic=-1 quiet" \
+		-initrd "$initrd" -append "console=ttyS0 panic=-1 quiet" \
 		-nographic -no-reboot -nic none </dev/null >"$TS_TMP/$pkg.console" 2>&1 &
 	pid=$!
 	i=0
