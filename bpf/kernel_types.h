@@ -45,6 +45,21 @@ enum bpf_map_type {
 #define MSG_PEEK 0x2
 #define MSG_ERRQUEUE 0x2000
 
+/* include/net/tcp_states.h */
+enum {
+	TCP_ESTABLISHED = 1,
+	TCP_SYN_SENT = 2,
+	TCP_SYN_RECV = 3,
+	TCP_FIN_WAIT1 = 4,
+	TCP_FIN_WAIT2 = 5,
+	TCP_TIME_WAIT = 6,
+	TCP_CLOSE = 7,
+	TCP_CLOSE_WAIT = 8,
+	TCP_LAST_ACK = 9,
+	TCP_LISTEN = 10,
+	TCP_CLOSING = 11,
+};
+
 #pragma clang attribute push(__attribute__((preserve_access_index)), apply_to = record)
 
 struct in6_addr {
@@ -80,6 +95,24 @@ struct sock_common {
 struct sock {
 	struct sock_common __sk_common;
 	__u16 sk_protocol;
+};
+
+struct inet_sock {
+	__be16 inet_sport;
+};
+
+struct inet_connection_sock {
+	struct inet_sock icsk_inet;
+};
+
+struct tcp_sock {
+	struct inet_connection_sock inet_conn;
+	__u32 srtt_us; /* smoothed RTT << 3, in us */
+};
+
+/* TCP keeps its per-skb state (struct tcp_skb_cb) in cb[]; see TS_SKB_GSO_SEGS_OFF. */
+struct sk_buff {
+	char cb[48];
 };
 
 struct msghdr;

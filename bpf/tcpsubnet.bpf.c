@@ -1,18 +1,22 @@
 // SPDX-License-Identifier: GPL-2.0-only
 /*
- * Kernel side of collectd-tcpsubnet: TCP payload bytes per remote subnet.
+ * Kernel side of collectd-tcpsubnet: TCP bytes, RTT and health per subnet.
  *
- * Every successful TCP send or receive of the host (all network namespaces) is
- * classified by the socket's remote address with one LPM trie lookup and added to a
- * per-CPU counter slot of the matching subnet id. User space sums the CPUs each read
- * cycle; counters are never cleared, so no update can be lost between reads.
+ * Every event (a successful send or receive, a received segment on an established
+ * socket, a state change, a retransmission) on a TCP socket of any network namespace is
+ * classified by the socket's remote address (and, with LocalSubnet blocks, its local
+ * address) with LPM trie lookups into a counter index, and added to per-CPU slots:
+ * struct ts_counters and the struct ts_rtt histogram. User space sums the CPUs each read
+ * cycle; nothing is ever cleared, so no update can be lost between reads.
  *
- * Three program flavours count the same thing; user space loads exactly one set:
- *   tracepoint  tp_btf/sock_send_length, sock_recv_length  (6.3+; sendfile needs 6.5+)
- *   fentry      fexit/tcp_sendmsg, tcp_sendpage (<6.5), tcp_recvmsg  (5.5+, BTF, trampolines)
- *   kprobe      k(ret)probe on the same functions  (any kernel with kprobes)
- * All of them count the syscall's return value (bytes actually moved), skip failures,
- * EAGAIN and MSG_PEEK / MSG_ERRQUEUE reads.
+ * Three program flavours feed the same counters; user space loads one set:
+ *   tracepoint  tp_btf: sock_send_length, sock_recv_length (6.3+), tcp_probe,
+ *               inet_sock_set_state, tcp_retransmit_skb
+ *   fentry      fexit on tcp_sendmsg, tcp_sendpage (<6.5), tcp_recvmsg; fentry on
+ *               tcp_rcv_established; tp_btf for state changes and retransmissions
+ *   kprobe      k(ret)probes on the same functions; raw_tp for the two tracepoints
+ * Bytes count the functions' return values (bytes moved); failures, EAGAIN, MSG_PEEK
+ * and MSG_ERRQUEUE reads count nothing. Port filters run before any map lookup.
  */
 #include "kernel_types.h"
 #include <bpf/bpf_helpers.h>
@@ -23,8 +27,14 @@
 
 char LICENSE[] SEC("license") = "GPL";
 
-/* Set by user space before load. */
+/* Set by user space before load; the verifier prunes the branches they turn off. */
 const volatile bool count_unmatched = true;
+const volatile bool have_local = false;
+const volatile __u32 n_remote_ids = 1;
+const volatile bool filter_lport = false;
+const volatile bool filter_rport = false;
+const volatile __u64 lport_bits[TS_PORT_WORDS];
+const volatile __u64 rport_bits[TS_PORT_WORDS];
 
 /* Sizes are set by user space from the configuration before load. */
 struct {
@@ -36,11 +46,26 @@ struct {
 } subnets SEC(".maps");
 
 struct {
+	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__uint(max_entries, 1);
+	__type(key, struct ts_lpm_key);
+	__type(value, __u32);
+} local_subnets SEC(".maps");
+
+struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
 	__uint(max_entries, 1);
 	__type(key, __u32);
 	__type(value, struct ts_counters);
 } counters SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct ts_rtt);
+} rtt SEC(".maps");
 
 /* kprobe mode only: socket and flags from function entry, keyed by thread. */
 struct kp_args {
@@ -55,102 +80,298 @@ struct {
 	__type(value, struct kp_args);
 } kp_stash SEC(".maps");
 
-static __always_inline void ts_add(struct ts_lpm_key *key, __u64 bytes, bool tx)
-{
-	__u32 id = TS_UNMATCHED_ID;
-	struct ts_counters *c;
-	__u32 *found;
+/* What the classification needs of a socket. Addresses in IPv4-mapped form. */
+struct ts_sk {
+	__u32 raddr[4];
+	__u32 laddr[4];
+};
 
-	found = bpf_map_lookup_elem(&subnets, key);
+static __always_inline bool port_set(const volatile __u64 *bits, __u16 port)
+{
+	return bits[port / 64] & (1ULL << (port % 64));
+}
+
+static __always_inline bool ports_pass(__u16 lport, __be16 rport_be)
+{
+	if (filter_lport && !port_set(lport_bits, lport))
+		return false;
+	if (filter_rport && !port_set(rport_bits, bpf_ntohs(rport_be)))
+		return false;
+	return true;
+}
+
+/*
+ * tp_btf and fentry/fexit hand us a typed socket pointer: direct loads are allowed and
+ * cost about half of BPF_CORE_READ's probe reads (measured on 6.18). Returns false for
+ * sockets that are not counted (other families, filtered ports).
+ */
+static __always_inline bool read_typed_lport(const struct sock *sk, __u16 lport,
+					     struct ts_sk *s)
+{
+	__u16 family = sk->__sk_common.skc_family;
+
+	if (family != AF_INET && family != AF_INET6)
+		return false;
+	if (!ports_pass(lport, sk->__sk_common.skc_dport))
+		return false;
+	if (family == AF_INET) {
+		s->raddr[2] = bpf_htonl(0xffff);
+		s->raddr[3] = sk->__sk_common.skc_daddr;
+		if (have_local) {
+			s->laddr[2] = bpf_htonl(0xffff);
+			s->laddr[3] = sk->__sk_common.skc_rcv_saddr;
+		}
+	} else {
+		s->raddr[0] = sk->__sk_common.skc_v6_daddr.in6_u.u6_addr32[0];
+		s->raddr[1] = sk->__sk_common.skc_v6_daddr.in6_u.u6_addr32[1];
+		s->raddr[2] = sk->__sk_common.skc_v6_daddr.in6_u.u6_addr32[2];
+		s->raddr[3] = sk->__sk_common.skc_v6_daddr.in6_u.u6_addr32[3];
+		if (have_local) {
+			s->laddr[0] = sk->__sk_common.skc_v6_rcv_saddr.in6_u.u6_addr32[0];
+			s->laddr[1] = sk->__sk_common.skc_v6_rcv_saddr.in6_u.u6_addr32[1];
+			s->laddr[2] = sk->__sk_common.skc_v6_rcv_saddr.in6_u.u6_addr32[2];
+			s->laddr[3] = sk->__sk_common.skc_v6_rcv_saddr.in6_u.u6_addr32[3];
+		}
+	}
+	return true;
+}
+
+static __always_inline bool read_typed(const struct sock *sk, struct ts_sk *s)
+{
+	return read_typed_lport(sk, sk->__sk_common.skc_num, s);
+}
+
+/* kprobes and raw_tp only have an untyped pointer: CO-RE probe reads. */
+static __always_inline bool read_untyped_lport(const struct sock *sk, __u16 lport,
+					       struct ts_sk *s)
+{
+	__u16 family = BPF_CORE_READ(sk, __sk_common.skc_family);
+
+	if (family != AF_INET && family != AF_INET6)
+		return false;
+	if (!ports_pass(lport, BPF_CORE_READ(sk, __sk_common.skc_dport)))
+		return false;
+	if (family == AF_INET) {
+		s->raddr[2] = bpf_htonl(0xffff);
+		s->raddr[3] = BPF_CORE_READ(sk, __sk_common.skc_daddr);
+		if (have_local) {
+			s->laddr[2] = bpf_htonl(0xffff);
+			s->laddr[3] = BPF_CORE_READ(sk, __sk_common.skc_rcv_saddr);
+		}
+	} else {
+		/* Into the local arrays: a pointer destination would copy only 8 bytes. */
+		BPF_CORE_READ_INTO(&s->raddr, sk, __sk_common.skc_v6_daddr.in6_u.u6_addr32);
+		if (have_local)
+			BPF_CORE_READ_INTO(&s->laddr, sk,
+					   __sk_common.skc_v6_rcv_saddr.in6_u.u6_addr32);
+	}
+	return true;
+}
+
+static __always_inline bool read_untyped(const struct sock *sk, struct ts_sk *s)
+{
+	return read_untyped_lport(sk, BPF_CORE_READ(sk, __sk_common.skc_num), s);
+}
+
+/* The counter index of a socket, or false when it is not reported. */
+static __always_inline bool lookup_index(struct ts_sk *s, __u32 *index)
+{
+	struct ts_lpm_key key = { .prefixlen = 128 };
+	__u32 rid = TS_UNMATCHED_ID, lid = TS_UNMATCHED_ID, *found;
+
+	__builtin_memcpy(key.addr, s->raddr, sizeof(key.addr));
+	found = bpf_map_lookup_elem(&subnets, &key);
 	if (found)
-		id = *found;
+		rid = *found;
 	else if (!count_unmatched)
-		return;
-	c = bpf_map_lookup_elem(&counters, &id);
+		return false;
+	if (have_local) {
+		__builtin_memcpy(key.addr, s->laddr, sizeof(key.addr));
+		found = bpf_map_lookup_elem(&local_subnets, &key);
+		if (found)
+			lid = *found;
+	}
+	*index = lid * n_remote_ids + rid;
+	return true;
+}
+
+static __always_inline struct ts_counters *counters_of(struct ts_sk *s)
+{
+	__u32 index;
+
+	if (!lookup_index(s, &index))
+		return NULL;
+	return bpf_map_lookup_elem(&counters, &index);
+}
+
+/*
+ * Plain read-modify-write of this CPU's slot is safe: tracepoints and kprobes run with
+ * preemption off, and fentry trampolines refuse to re-enter a program on the same CPU.
+ */
+static __always_inline void add_bytes(struct ts_sk *s, __u64 bytes, bool tx)
+{
+	struct ts_counters *c = counters_of(s);
+
 	if (!c)
 		return;
-	/*
-	 * Plain read-modify-write is safe: the slot is this CPU's, tracepoints and kprobes
-	 * run with preemption off, and fentry trampolines refuse to re-enter a program on
-	 * the same CPU.
-	 */
 	if (tx)
 		c->tx_bytes += bytes;
 	else
 		c->rx_bytes += bytes;
 }
 
-/*
- * tp_btf and fexit hand us a typed socket pointer: direct loads are allowed and cost
- * about half of BPF_CORE_READ's probe reads (measured on 6.18, see docs/PERFORMANCE.md).
- */
-static __always_inline void ts_count_typed(struct sock *sk, __u64 bytes, bool tx)
+static __always_inline void bytes_typed(const struct sock *sk, __u64 bytes, bool tx)
 {
-	struct ts_lpm_key key = { .prefixlen = 128 };
-	__u16 family = sk->__sk_common.skc_family;
+	struct ts_sk s = {};
 
-	if (family == AF_INET) {
-		key.addr[2] = bpf_htonl(0xffff);
-		key.addr[3] = sk->__sk_common.skc_daddr;
-	} else if (family == AF_INET6) {
-		key.addr[0] = sk->__sk_common.skc_v6_daddr.in6_u.u6_addr32[0];
-		key.addr[1] = sk->__sk_common.skc_v6_daddr.in6_u.u6_addr32[1];
-		key.addr[2] = sk->__sk_common.skc_v6_daddr.in6_u.u6_addr32[2];
-		key.addr[3] = sk->__sk_common.skc_v6_daddr.in6_u.u6_addr32[3];
-	} else {
-		return;
-	}
-	ts_add(&key, bytes, tx);
+	if (read_typed(sk, &s))
+		add_bytes(&s, bytes, tx);
 }
 
-/* kprobes only have an untyped pointer: every field goes through a CO-RE probe read. */
-static __always_inline void ts_count_untyped(struct sock *sk, __u64 bytes, bool tx)
-{
-	struct ts_lpm_key key = { .prefixlen = 128 };
-	__u16 family = BPF_CORE_READ(sk, __sk_common.skc_family);
-
-	if (family == AF_INET) {
-		key.addr[2] = bpf_htonl(0xffff);
-		key.addr[3] = BPF_CORE_READ(sk, __sk_common.skc_daddr);
-	} else if (family == AF_INET6) {
-		/* Read into the local array: a pointer destination would copy only 8 bytes. */
-		BPF_CORE_READ_INTO(&key.addr, sk, __sk_common.skc_v6_daddr.in6_u.u6_addr32);
-	} else {
-		return;
-	}
-	ts_add(&key, bytes, tx);
-}
-
-static __always_inline bool ts_is_counted_read(int ret, int flags)
+static __always_inline bool counted_read(int ret, int flags)
 {
 	return ret > 0 && !(flags & (MSG_PEEK | MSG_ERRQUEUE));
 }
 
-/* ---- tracepoint mode: fired by sock_sendmsg()/sock_recvmsg() for every socket ---- */
+static __always_inline void add_rtt(struct ts_sk *s, __u32 srtt_us)
+{
+	struct ts_rtt *h;
+	__u32 index;
+
+	/* 0: no RTT measured yet on this socket; not a sample. */
+	if (srtt_us == 0 || !lookup_index(s, &index))
+		return;
+	h = bpf_map_lookup_elem(&rtt, &index);
+	if (!h)
+		return;
+	h->slot[ts_log2_slot(srtt_us)]++;
+	h->sum_us += srtt_us;
+}
+
+static __always_inline void add_state(struct ts_sk *s, int oldstate, int newstate)
+{
+	struct ts_counters *c;
+
+	if (newstate == TCP_ESTABLISHED) {
+		if (oldstate != TCP_SYN_SENT && oldstate != TCP_SYN_RECV)
+			return;
+	} else if (newstate == TCP_CLOSE) {
+		/* Only connections that were established: not failed connects, listeners. */
+		if (oldstate == TCP_SYN_SENT || oldstate == TCP_SYN_RECV ||
+		    oldstate == TCP_LISTEN || oldstate == TCP_CLOSE)
+			return;
+	} else {
+		return;
+	}
+	c = counters_of(s);
+	if (!c)
+		return;
+	if (newstate == TCP_CLOSE)
+		c->closed++;
+	else if (oldstate == TCP_SYN_SENT)
+		c->opened_active++;
+	else
+		c->opened_passive++;
+}
+
+/* struct tcp_skb_cb in skb->cb: seq (4), end_seq (4), then u16 tcp_gso_segs. */
+#define TS_SKB_GSO_SEGS_OFF 8
+
+static __always_inline void add_retrans(struct ts_sk *s, __u16 segs)
+{
+	struct ts_counters *c = counters_of(s);
+
+	if (c)
+		c->retrans_segs += segs ? segs : 1;
+}
+
+/* ---- tracepoint mode ---- */
 
 SEC("tp_btf/sock_send_length")
 int BPF_PROG(tp_send, struct sock *sk, int ret, int flags)
 {
 	if (ret > 0 && sk->sk_protocol == IPPROTO_TCP)
-		ts_count_typed(sk, ret, true);
+		bytes_typed(sk, ret, true);
 	return 0;
 }
 
 SEC("tp_btf/sock_recv_length")
 int BPF_PROG(tp_recv, struct sock *sk, int ret, int flags)
 {
-	if (ts_is_counted_read(ret, flags) && sk->sk_protocol == IPPROTO_TCP)
-		ts_count_typed(sk, ret, false);
+	if (counted_read(ret, flags) && sk->sk_protocol == IPPROTO_TCP)
+		bytes_typed(sk, ret, false);
 	return 0;
 }
 
-/* ---- fentry mode: fexit on the TCP functions, return value = bytes moved ---- */
+/* Fired first thing in tcp_rcv_established(): one sample per received segment. */
+SEC("tp_btf/tcp_probe")
+int BPF_PROG(tp_rtt, struct sock *sk, struct sk_buff *skb)
+{
+	struct tcp_sock *tp = bpf_skc_to_tcp_sock(sk);
+	struct ts_sk s = {};
+
+	if (tp && read_typed(sk, &s))
+		add_rtt(&s, tp->srtt_us >> 3);
+	return 0;
+}
+
+/*
+ * State changes and retransmissions: tp_btf in tracepoint and fentry modes.
+ * On the way to CLOSE the kernel releases the bound port (inet_put_port() zeroes
+ * skc_num) before the tracepoint fires, so the local port comes from inet_sport, which
+ * stays set.
+ */
+SEC("tp_btf/inet_sock_set_state")
+int BPF_PROG(tp_state, const struct sock *sk, const int oldstate, const int newstate)
+{
+	struct tcp_sock *tp;
+	struct ts_sk s = {};
+
+	if (sk->sk_protocol != IPPROTO_TCP)
+		return 0;
+	tp = bpf_skc_to_tcp_sock((void *)sk);
+	if (tp && read_typed_lport(sk, bpf_ntohs(tp->inet_conn.icsk_inet.inet_sport), &s))
+		add_state(&s, oldstate, newstate);
+	return 0;
+}
+
+static __always_inline __u16 gso_segs_typed(const struct sk_buff *skb)
+{
+	__u16 segs = 0;
+
+	bpf_probe_read_kernel(&segs, sizeof(segs), &skb->cb[TS_SKB_GSO_SEGS_OFF]);
+	return segs;
+}
+
+/* Until 6.x the tracepoint fires only for successful retransmissions. */
+SEC("tp_btf/tcp_retransmit_skb")
+int BPF_PROG(tp_retrans, const struct sock *sk, const struct sk_buff *skb)
+{
+	struct ts_sk s = {};
+
+	if (read_typed(sk, &s))
+		add_retrans(&s, gso_segs_typed(skb));
+	return 0;
+}
+
+/* Newer kernels pass the transmit result and fire for failures too: count err == 0. */
+SEC("tp_btf/tcp_retransmit_skb")
+int BPF_PROG(tp_retrans_err, const struct sock *sk, const struct sk_buff *skb, int err)
+{
+	struct ts_sk s = {};
+
+	if (err == 0 && read_typed(sk, &s))
+		add_retrans(&s, gso_segs_typed(skb));
+	return 0;
+}
+
+/* ---- fentry mode ---- */
 
 SEC("fexit/tcp_sendmsg")
 int BPF_PROG(fexit_sendmsg, struct sock *sk, struct msghdr *msg, size_t size, int ret)
 {
 	if (ret > 0)
-		ts_count_typed(sk, ret, true);
+		bytes_typed(sk, ret, true);
 	return 0;
 }
 
@@ -160,7 +381,7 @@ int BPF_PROG(fexit_sendpage, struct sock *sk, struct page *page, int offset, siz
 	     int flags, int ret)
 {
 	if (ret > 0)
-		ts_count_typed(sk, ret, true);
+		bytes_typed(sk, ret, true);
 	return 0;
 }
 
@@ -168,18 +389,29 @@ SEC("fexit/tcp_recvmsg")
 int BPF_PROG(fexit_recvmsg, struct sock *sk, struct msghdr *msg, size_t len, int flags,
 	     int *addr_len, int ret)
 {
-	if (ts_is_counted_read(ret, flags))
-		ts_count_typed(sk, ret, false);
+	if (counted_read(ret, flags))
+		bytes_typed(sk, ret, false);
 	return 0;
 }
 
-/* Same, for kernels before 5.19 where "nonblock" precedes flags. */
+/* tcp_recvmsg() had a "nonblock" argument before flags until 5.19 (ec095263a965). */
 SEC("fexit/tcp_recvmsg")
-int BPF_PROG(fexit_recvmsg_nonblock, struct sock *sk, struct msghdr *msg, size_t len,
+int BPF_PROG(fexit_recvmsg_nb, struct sock *sk, struct msghdr *msg, size_t len,
 	     int nonblock, int flags, int *addr_len, int ret)
 {
-	if (ts_is_counted_read(ret, flags))
-		ts_count_typed(sk, ret, false);
+	if (counted_read(ret, flags))
+		bytes_typed(sk, ret, false);
+	return 0;
+}
+
+SEC("fentry/tcp_rcv_established")
+int BPF_PROG(fentry_rtt, struct sock *sk, struct sk_buff *skb)
+{
+	struct tcp_sock *tp = bpf_skc_to_tcp_sock(sk);
+	struct ts_sk s = {};
+
+	if (tp && read_typed(sk, &s))
+		add_rtt(&s, tp->srtt_us >> 3);
 	return 0;
 }
 
@@ -197,11 +429,12 @@ static __always_inline void kp_finish(long ret, bool tx)
 {
 	__u64 tid = bpf_get_current_pid_tgid();
 	struct kp_args *a = bpf_map_lookup_elem(&kp_stash, &tid);
+	struct ts_sk s = {};
 
 	if (!a)
 		return;
-	if (tx ? ret > 0 : ts_is_counted_read(ret, a->flags))
-		ts_count_untyped(a->sk, ret, tx);
+	if ((tx ? ret > 0 : counted_read(ret, a->flags)) && read_untyped(a->sk, &s))
+		add_bytes(&s, ret, tx);
 	bpf_map_delete_elem(&kp_stash, &tid);
 }
 
@@ -246,7 +479,7 @@ int BPF_KPROBE(kp_recvmsg, struct sock *sk, struct msghdr *msg, size_t len, int 
  * verifier refuses ("dereference of modified ctx ptr").
  */
 SEC("kprobe/tcp_recvmsg")
-int BPF_KPROBE(kp_recvmsg_nonblock, struct sock *sk, struct msghdr *msg, size_t len,
+int BPF_KPROBE(kp_recvmsg_nb, struct sock *sk, struct msghdr *msg, size_t len,
 	       int nonblock, int flags)
 {
 	kp_save(sk, flags);
@@ -257,5 +490,58 @@ SEC("kretprobe/tcp_recvmsg")
 int BPF_KRETPROBE(krp_recvmsg, int ret)
 {
 	kp_finish(ret, false);
+	return 0;
+}
+
+SEC("kprobe/tcp_rcv_established")
+int BPF_KPROBE(kp_rtt, struct sock *sk)
+{
+	struct ts_sk s = {};
+
+	if (read_untyped(sk, &s))
+		add_rtt(&s, BPF_CORE_READ((struct tcp_sock *)sk, srtt_us) >> 3);
+	return 0;
+}
+
+/* Kernels without trampolines may lack tp_btf too: raw tracepoints, untyped. */
+SEC("raw_tp/inet_sock_set_state")
+int BPF_PROG(raw_state, const struct sock *sk, const int oldstate, const int newstate)
+{
+	struct ts_sk s = {};
+
+	if (BPF_CORE_READ(sk, sk_protocol) == IPPROTO_TCP &&
+	    read_untyped_lport(sk, bpf_ntohs(BPF_CORE_READ((struct tcp_sock *)sk,
+							  inet_conn.icsk_inet.inet_sport)), &s))
+		add_state(&s, oldstate, newstate);
+	return 0;
+}
+
+static __always_inline __u16 gso_segs_untyped(const struct sk_buff *skb)
+{
+	__u16 segs = 0;
+
+	bpf_probe_read_kernel(&segs, sizeof(segs),
+			      (const char *)skb + bpf_core_field_offset(skb->cb) +
+				      TS_SKB_GSO_SEGS_OFF);
+	return segs;
+}
+
+SEC("raw_tp/tcp_retransmit_skb")
+int BPF_PROG(raw_retrans, const struct sock *sk, const struct sk_buff *skb)
+{
+	struct ts_sk s = {};
+
+	if (read_untyped(sk, &s))
+		add_retrans(&s, gso_segs_untyped(skb));
+	return 0;
+}
+
+SEC("raw_tp/tcp_retransmit_skb")
+int BPF_PROG(raw_retrans_err, const struct sock *sk, const struct sk_buff *skb, int err)
+{
+	struct ts_sk s = {};
+
+	if (err == 0 && read_untyped(sk, &s))
+		add_retrans(&s, gso_segs_untyped(skb));
 	return 0;
 }

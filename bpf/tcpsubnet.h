@@ -20,10 +20,54 @@ struct ts_lpm_key {
 	__u32 addr[4];
 };
 
-/* One per subnet id and CPU (BPF_MAP_TYPE_PERCPU_ARRAY): plain adds, no atomics. */
+/*
+ * Counter slots are indexed by local_id * n_remote_ids + remote_id; without LocalSubnet
+ * blocks local_id is always 0, so the index is the remote subnet id.
+ */
+
+/* One per index and CPU (BPF_MAP_TYPE_PERCPU_ARRAY): plain adds, no atomics. */
 struct ts_counters {
 	__u64 rx_bytes;
 	__u64 tx_bytes;
+	__u64 opened_active;	/* SYN_SENT -> ESTABLISHED */
+	__u64 opened_passive;	/* SYN_RECV -> ESTABLISHED */
+	__u64 closed;		/* an opened connection reached CLOSE */
+	__u64 retrans_segs;	/* retransmitted segments (tcp_skb_pcount) */
 };
+
+/*
+ * Smoothed-RTT histogram: slot 0 holds 0..1 us, slot i >= 1 holds [2^i, 2^(i+1)) us,
+ * the top slot is open-ended (>= 2^26 us, 67 s). Cumulative, never cleared.
+ */
+#define TS_RTT_SLOTS 27
+
+struct ts_rtt {
+	__u64 slot[TS_RTT_SLOTS];
+	__u64 sum_us;
+};
+
+/* floor(log2(v)) clamped to the top slot, branch-free (the verifier counts branches). */
+static inline __u32 ts_log2_slot(__u32 v)
+{
+	__u32 r = 0, shift;
+
+	shift = (v > 0xffff) << 4;
+	v >>= shift;
+	r |= shift;
+	shift = (v > 0xff) << 3;
+	v >>= shift;
+	r |= shift;
+	shift = (v > 0xf) << 2;
+	v >>= shift;
+	r |= shift;
+	shift = (v > 0x3) << 1;
+	v >>= shift;
+	r |= shift;
+	r |= (v >> 1);
+	return r < TS_RTT_SLOTS - 1 ? r : TS_RTT_SLOTS - 1;
+}
+
+/* Port filters: one bit per port, host byte order. */
+#define TS_PORT_WORDS (65536 / 64)
 
 #endif /* TCPSUBNET_H */

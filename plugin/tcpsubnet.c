@@ -12,6 +12,7 @@
 
 #include "tsbpf.h"
 #include "tsconf.h"
+#include "tsvalues.h"
 
 #define TS_PLUGIN "tcpsubnet"
 
@@ -20,6 +21,10 @@ static bool conf_ready;
 static int conf_errors;
 static struct ts_bpf *bpf;
 static struct ts_counters *totals;
+static struct ts_hist *rtt_now, *rtt_prev;
+static cdtime_t last_read;
+
+static int tcpsubnet_shutdown(void);
 
 static void tcpsubnet_log(enum ts_log_level level, const char *line)
 {
@@ -150,48 +155,56 @@ static int tcpsubnet_init(void)
 		ERROR(TS_PLUGIN " plugin: %s", err);
 		return -1;
 	}
-	totals = calloc(conf.n_subnets + 1, sizeof(*totals));
-	if (totals == NULL) {
+	totals = calloc(ts_config_index_count(&conf), sizeof(*totals));
+	rtt_now = calloc(ts_config_index_count(&conf), sizeof(*rtt_now));
+	rtt_prev = calloc(ts_config_index_count(&conf), sizeof(*rtt_prev));
+	if (totals == NULL || rtt_now == NULL || rtt_prev == NULL) {
 		ERROR(TS_PLUGIN " plugin: out of memory");
-		ts_bpf_close(bpf);
-		bpf = NULL;
+		tcpsubnet_shutdown();
 		return -1;
 	}
+	last_read = cdtime();
 	INFO(TS_PLUGIN " plugin: attach mode %s; counting %zu subnets, %zu prefixes",
 	     ts_bpf_choice(bpf), conf.n_subnets, conf.n_prefixes);
 	return 0;
 }
 
-static void tcpsubnet_dispatch(const char *instance, const struct ts_counters *c)
+static void tcpsubnet_dispatch(void *ctx, const struct ts_value *v)
 {
-	value_t values[] = {
-		{ .derive = (derive_t)c->rx_bytes },
-		{ .derive = (derive_t)c->tx_bytes },
-	};
 	value_list_t vl = VALUE_LIST_INIT;
+	value_t values[2];
 
+	(void)ctx;
+	for (int i = 0; i < v->n; i++) {
+		if (v->derive)
+			values[i].derive = (derive_t)v->d[i];
+		else
+			values[i].gauge = v->g;
+	}
 	vl.values = values;
-	vl.values_len = 2;
+	vl.values_len = (size_t)v->n;
 	sstrncpy(vl.plugin, TS_PLUGIN, sizeof(vl.plugin));
-	sstrncpy(vl.plugin_instance, instance, sizeof(vl.plugin_instance));
-	sstrncpy(vl.type, "if_octets", sizeof(vl.type));
+	sstrncpy(vl.plugin_instance, v->plugin_instance, sizeof(vl.plugin_instance));
+	sstrncpy(vl.type, v->type, sizeof(vl.type));
+	sstrncpy(vl.type_instance, v->type_instance, sizeof(vl.type_instance));
 	plugin_dispatch_values(&vl);
 }
 
 static int tcpsubnet_read(void)
 {
 	char err[512];
+	cdtime_t now;
 
 	if (bpf == NULL)
 		return -1;
-	if (ts_bpf_read(bpf, totals, err, sizeof(err)) != 0) {
+	if (ts_bpf_read(bpf, totals, rtt_now, err, sizeof(err)) != 0) {
 		ERROR(TS_PLUGIN " plugin: %s", err);
 		return -1;
 	}
-	for (uint32_t id = 1; id <= conf.n_subnets; id++)
-		tcpsubnet_dispatch(ts_config_instance(&conf, id), &totals[id]);
-	if (conf.report_unmatched)
-		tcpsubnet_dispatch(TS_UNMATCHED_NAME, &totals[0]);
+	now = cdtime();
+	ts_values_emit(&conf, totals, rtt_now, rtt_prev, CDTIME_T_TO_DOUBLE(now - last_read),
+		       tcpsubnet_dispatch, NULL);
+	last_read = now;
 	return 0;
 }
 
@@ -200,7 +213,10 @@ static int tcpsubnet_shutdown(void)
 	ts_bpf_close(bpf);
 	bpf = NULL;
 	free(totals);
+	free(rtt_now);
+	free(rtt_prev);
 	totals = NULL;
+	rtt_now = rtt_prev = NULL;
 	ts_config_free(&conf);
 	conf_ready = false;
 	return 0;

@@ -26,23 +26,35 @@
 #define CAP_BPF 39
 #endif
 
+_Static_assert(sizeof(struct ts_hist) == sizeof(struct ts_rtt) &&
+		       TS_HIST_SLOTS == TS_RTT_SLOTS,
+	       "tshist.h and bpf/tcpsubnet.h describe the same histogram");
+
+/* A per-CPU array read in one batch into a preallocated buffer. */
+struct pcpu_reader {
+	int fd;
+	size_t value_size;
+	int batch; /* 1: batch lookups work, 0: per-key fallback */
+	void *values; /* n_ids * ncpu values */
+};
+
 struct ts_bpf {
 	struct tcpsubnet_bpf *skel;
 	enum ts_attach_mode mode;
 	char choice[512];
-	int counters_fd;
 	__u32 n_ids;
 	int ncpu;
-	int batch; /* 1: batch lookups work, 0: per-key fallback */
+	int rtt_on;
 	__u32 *keys;
-	struct ts_counters *values; /* n_ids * ncpu */
+	struct pcpu_reader counters, rtt;
 };
 
 /* What the running kernel offers, read from its BTF. */
 struct kfeat {
 	int has_tp;		/* tp_btf/sock_send_length and sock_recv_length (6.3+) */
 	int has_sendpage;	/* tcp_sendpage() exists (before 6.5) */
-	int has_tcp_funcs;	/* tcp_sendmsg() and tcp_recvmsg() are in BTF */
+	int has_tcp_funcs;	/* tcp_sendmsg(), tcp_recvmsg(), tcp_rcv_established() in BTF */
+	int retrans_err;	/* tcp_retransmit_skb tracepoint passes "err" (6.x, newer) */
 	/* tcp_recvmsg() takes "nonblock" before flags (before 5.19, commit ec095263a965) */
 	int recvmsg_nonblock;
 };
@@ -149,7 +161,17 @@ static int read_kfeat(const char *path, int custom, struct kfeat *kf, char *err,
 	kf->has_sendpage = btf__find_by_name_kind(btf, "tcp_sendpage", BTF_KIND_FUNC) > 0;
 	sid = btf__find_by_name_kind(btf, "tcp_sendmsg", BTF_KIND_FUNC);
 	id = btf__find_by_name_kind(btf, "tcp_recvmsg", BTF_KIND_FUNC);
-	kf->has_tcp_funcs = sid > 0 && id > 0;
+	kf->has_tcp_funcs = sid > 0 && id > 0 &&
+			    btf__find_by_name_kind(btf, "tcp_rcv_established", BTF_KIND_FUNC) > 0;
+	sid = btf__find_by_name_kind(btf, "btf_trace_tcp_retransmit_skb", BTF_KIND_TYPEDEF);
+	if (sid > 0) {
+		/* typedef -> pointer -> func proto (void *ctx, sk, skb[, err]) */
+		const struct btf_type *t = btf__type_by_id(btf, sid);
+
+		t = t ? btf__type_by_id(btf, t->type) : NULL;
+		t = t ? btf__type_by_id(btf, t->type) : NULL;
+		kf->retrans_err = t && btf_is_func_proto(t) && btf_vlen(t) >= 4;
+	}
 	if (id > 0) {
 		const struct btf_type *fn = btf__type_by_id(btf, id);
 		const struct btf_type *proto = fn ? btf__type_by_id(btf, fn->type) : NULL;
@@ -160,33 +182,74 @@ static int read_kfeat(const char *path, int custom, struct kfeat *kf, char *err,
 	return 0;
 }
 
-static int prog_wanted(const char *name, enum ts_attach_mode m, const struct kfeat *kf)
-{
-	int page = strstr(name, "sendpage") != NULL;
-	int nonblock = strstr(name, "nonblock") != NULL;
+enum family { FAM_BYTES, FAM_RTT, FAM_CONN, FAM_RETRANS };
+enum cond { C_ALWAYS, C_SENDPAGE, C_NB, C_NO_NB, C_ERR, C_NO_ERR };
 
-	switch (m) {
-	case TS_ATTACH_TRACEPOINT:
-		return strncmp(name, "tp_", 3) == 0;
-	case TS_ATTACH_FENTRY:
-		if (strncmp(name, "fexit_", 6) != 0)
+#define M_TP (1U << TS_ATTACH_TRACEPOINT)
+#define M_FE (1U << TS_ATTACH_FENTRY)
+#define M_KP (1U << TS_ATTACH_KPROBE)
+
+/* Which program of the object serves which mode, family and kernel variant. */
+static const struct {
+	const char *name;
+	unsigned modes;
+	enum family family;
+	enum cond cond;
+} progs[] = {
+	{ "tp_send", M_TP, FAM_BYTES, C_ALWAYS },
+	{ "tp_recv", M_TP, FAM_BYTES, C_ALWAYS },
+	{ "tp_rtt", M_TP, FAM_RTT, C_ALWAYS },
+	/* tp_btf needs no trampoline: also used in fentry mode. */
+	{ "tp_state", M_TP | M_FE, FAM_CONN, C_ALWAYS },
+	{ "tp_retrans", M_TP | M_FE, FAM_RETRANS, C_NO_ERR },
+	{ "tp_retrans_err", M_TP | M_FE, FAM_RETRANS, C_ERR },
+	{ "fexit_sendmsg", M_FE, FAM_BYTES, C_ALWAYS },
+	{ "fexit_sendpage", M_FE, FAM_BYTES, C_SENDPAGE },
+	{ "fexit_recvmsg", M_FE, FAM_BYTES, C_NO_NB },
+	{ "fexit_recvmsg_nb", M_FE, FAM_BYTES, C_NB },
+	{ "fentry_rtt", M_FE, FAM_RTT, C_ALWAYS },
+	{ "kp_sendmsg", M_KP, FAM_BYTES, C_ALWAYS },
+	{ "krp_sendmsg", M_KP, FAM_BYTES, C_ALWAYS },
+	{ "kp_sendpage", M_KP, FAM_BYTES, C_SENDPAGE },
+	{ "krp_sendpage", M_KP, FAM_BYTES, C_SENDPAGE },
+	{ "kp_recvmsg", M_KP, FAM_BYTES, C_NO_NB },
+	{ "kp_recvmsg_nb", M_KP, FAM_BYTES, C_NB },
+	{ "krp_recvmsg", M_KP, FAM_BYTES, C_ALWAYS },
+	{ "kp_rtt", M_KP, FAM_RTT, C_ALWAYS },
+	/* raw_tp: kernels without trampolines (kprobe mode) may lack tp_btf. */
+	{ "raw_state", M_KP, FAM_CONN, C_ALWAYS },
+	{ "raw_retrans", M_KP, FAM_RETRANS, C_NO_ERR },
+	{ "raw_retrans_err", M_KP, FAM_RETRANS, C_ERR },
+};
+
+static int prog_wanted(const char *name, enum ts_attach_mode m, const struct kfeat *kf,
+		       const struct ts_config *c)
+{
+	for (size_t i = 0; i < sizeof(progs) / sizeof(progs[0]); i++) {
+		if (strcmp(progs[i].name, name) != 0)
+			continue;
+		if (!(progs[i].modes & (1U << m)))
 			return 0;
-		if (page)
-			return kf->has_sendpage;
-		if (strstr(name, "recvmsg"))
-			return nonblock == kf->recvmsg_nonblock;
-		return 1;
-	case TS_ATTACH_KPROBE:
-		if (strncmp(name, "kp_", 3) != 0 && strncmp(name, "krp_", 4) != 0)
+		if ((progs[i].family == FAM_RTT && !c->rtt) ||
+		    (progs[i].family == FAM_CONN && !c->connections) ||
+		    (progs[i].family == FAM_RETRANS && !c->retransmits))
 			return 0;
-		if (page)
+		switch (progs[i].cond) {
+		case C_SENDPAGE:
 			return kf->has_sendpage;
-		if (strncmp(name, "kp_recvmsg", 10) == 0)
-			return nonblock == kf->recvmsg_nonblock;
-		return 1;
-	default:
-		return 0;
+		case C_NB:
+			return kf->recvmsg_nonblock;
+		case C_NO_NB:
+			return !kf->recvmsg_nonblock;
+		case C_ERR:
+			return kf->retrans_err;
+		case C_NO_ERR:
+			return !kf->retrans_err;
+		default:
+			return 1;
+		}
 	}
+	return 0;
 }
 
 static const char *mode_hint(enum ts_attach_mode m)
@@ -204,23 +267,23 @@ static const char *mode_hint(enum ts_attach_mode m)
 	}
 }
 
-static int fill_subnets(struct tcpsubnet_bpf *skel, const struct ts_config *c, char *why,
-			size_t len)
+static int fill_trie(struct bpf_map *map, const struct ts_prefix *p, size_t n, char *why,
+		     size_t len)
 {
-	int fd = bpf_map__fd(skel->maps.subnets);
+	int fd = bpf_map__fd(map);
 
-	for (size_t i = 0; i < c->n_prefixes; i++) {
+	for (size_t i = 0; i < n; i++) {
 		struct ts_lpm_key key;
-		__u32 id = c->prefixes[i].subnet_id;
+		__u32 id = p[i].subnet_id;
 
-		ts_lpm_key_build(&c->prefixes[i], &key);
+		ts_lpm_key_build(&p[i], &key);
 		if (bpf_map_update_elem(fd, &key, &id, BPF_NOEXIST) != 0) {
 			int e = errno;
 			char text[64];
 
-			ts_cidr_format(&c->prefixes[i], text, sizeof(text));
-			snprintf(why, len, "filling the subnet map failed at prefix %s (%s)", text,
-				 errstr(e));
+			ts_cidr_format(&p[i], text, sizeof(text));
+			snprintf(why, len, "filling the %s map failed at prefix %s (%s)",
+				 bpf_map__name(map), text, errstr(e));
 			return -e;
 		}
 	}
@@ -234,6 +297,7 @@ static int try_mode(struct ts_bpf *b, const struct ts_config *c, enum ts_attach_
 	LIBBPF_OPTS(bpf_object_open_opts, oo, .btf_custom_path = c->btf_path);
 	struct tcpsubnet_bpf *skel;
 	struct bpf_program *prog;
+	__u32 n_ids;
 	int err;
 
 	if (m == TS_ATTACH_TRACEPOINT && !kf->has_tp) {
@@ -241,7 +305,8 @@ static int try_mode(struct ts_bpf *b, const struct ts_config *c, enum ts_attach_
 		return -ENOENT;
 	}
 	if (m != TS_ATTACH_TRACEPOINT && !kf->has_tcp_funcs) {
-		snprintf(why, len, "tcp_sendmsg/tcp_recvmsg are not in the kernel BTF");
+		snprintf(why, len, "tcp_sendmsg/tcp_recvmsg/tcp_rcv_established are not in the "
+			 "kernel BTF");
 		return -ENOENT;
 	}
 
@@ -251,20 +316,32 @@ static int try_mode(struct ts_bpf *b, const struct ts_config *c, enum ts_attach_
 		snprintf(why, len, "opening the BPF object failed (%s)", errstr(err));
 		return err;
 	}
+	n_ids = (__u32)ts_config_index_count(c);
 	skel->rodata->count_unmatched = c->report_unmatched;
+	skel->rodata->have_local = c->n_lsubnets > 0;
+	skel->rodata->n_remote_ids = (__u32)c->n_subnets + 1;
+	skel->rodata->filter_lport = c->lport_filter;
+	skel->rodata->filter_rport = c->rport_filter;
+	memcpy((void *)skel->rodata->lport_bits, c->lport_bits, sizeof(c->lport_bits));
+	memcpy((void *)skel->rodata->rport_bits, c->rport_bits, sizeof(c->rport_bits));
 	bpf_map__set_max_entries(skel->maps.subnets, c->n_prefixes ? (__u32)c->n_prefixes : 1);
-	bpf_map__set_max_entries(skel->maps.counters, (__u32)c->n_subnets + 1);
+	bpf_map__set_max_entries(skel->maps.local_subnets,
+				 c->n_lprefixes ? (__u32)c->n_lprefixes : 1);
+	bpf_map__set_max_entries(skel->maps.counters, n_ids);
+	bpf_map__set_max_entries(skel->maps.rtt, c->rtt ? n_ids : 1);
 	/* One entry per thread inside a probed call; preallocated, so bounded. */
 	bpf_map__set_max_entries(skel->maps.kp_stash, m == TS_ATTACH_KPROBE ? 16384 : 1);
 	bpf_object__for_each_program(prog, skel->obj)
-		bpf_program__set_autoload(prog, prog_wanted(bpf_program__name(prog), m, kf));
+		bpf_program__set_autoload(prog, prog_wanted(bpf_program__name(prog), m, kf, c));
 
 	err = tcpsubnet_bpf__load(skel);
 	if (err) {
 		snprintf(why, len, "loading failed (%s): %s", errstr(err), mode_hint(m));
 		goto fail;
 	}
-	err = fill_subnets(skel, c, why, len);
+	err = fill_trie(skel->maps.subnets, c->prefixes, c->n_prefixes, why, len);
+	if (!err)
+		err = fill_trie(skel->maps.local_subnets, c->lprefixes, c->n_lprefixes, why, len);
 	if (err)
 		goto fail;
 	err = tcpsubnet_bpf__attach(skel);
@@ -278,6 +355,48 @@ static int try_mode(struct ts_bpf *b, const struct ts_config *c, enum ts_attach_
 fail:
 	tcpsubnet_bpf__destroy(skel);
 	return err;
+}
+
+static int reader_init(struct pcpu_reader *r, struct bpf_map *map, size_t value_size,
+		       __u32 n_ids, int ncpu)
+{
+	r->fd = bpf_map__fd(map);
+	r->value_size = value_size;
+	r->batch = 1;
+	r->values = calloc((size_t)n_ids * (size_t)ncpu, value_size);
+	return r->values ? 0 : -1;
+}
+
+/* Reads all n_ids per-CPU values of a map: one batch syscall, or one per key. */
+static int reader_fetch(struct ts_bpf *b, struct pcpu_reader *r, char *err, size_t err_len)
+{
+	size_t stride = r->value_size * (size_t)b->ncpu;
+
+	if (r->batch) {
+		LIBBPF_OPTS(bpf_map_batch_opts, bo);
+		__u32 count = b->n_ids, next = 0;
+		int rc = bpf_map_lookup_batch(r->fd, NULL, &next, b->keys, r->values, &count, &bo);
+
+		/* The whole array fits one batch: ENOENT just says the walk is over. */
+		if ((rc == 0 || errno == ENOENT) && count == b->n_ids) {
+			for (__u32 i = 0; i < count; i++)
+				if (b->keys[i] != i)
+					goto per_key;
+			return 0;
+		}
+		ts_log(TS_LOG_DEBUG, "batch lookup unavailable (%s), reading key by key",
+		       errstr(errno));
+per_key:
+		r->batch = 0;
+	}
+	for (__u32 id = 0; id < b->n_ids; id++) {
+		if (bpf_map_lookup_elem(r->fd, &id, (char *)r->values + id * stride) != 0) {
+			snprintf(err, err_len, "reading counter slot %u failed (%s)", id,
+				 errstr(errno));
+			return -errno;
+		}
+	}
+	return 0;
 }
 
 int ts_bpf_open(const struct ts_config *c, struct ts_bpf **out, char *err, size_t err_len)
@@ -355,15 +474,17 @@ int ts_bpf_open(const struct ts_config *c, struct ts_bpf **out, char *err, size_
 		       "sendfile()/splice() are not counted; use AttachMode \"fentry\" or "
 		       "\"kprobe\" for them");
 
-	b->counters_fd = bpf_map__fd(b->skel->maps.counters);
-	b->n_ids = (__u32)c->n_subnets + 1;
+	b->n_ids = (__u32)ts_config_index_count(c);
 	b->ncpu = libbpf_num_possible_cpus();
-	b->batch = 1;
+	b->rtt_on = c->rtt;
 	b->keys = calloc(b->n_ids, sizeof(*b->keys));
-	b->values = calloc((size_t)b->n_ids * (size_t)(b->ncpu > 0 ? b->ncpu : 1),
-			   sizeof(*b->values));
-	if (b->ncpu <= 0 || b->keys == NULL || b->values == NULL) {
-		snprintf(err, err_len, "cannot size the counter buffers (%d CPUs)", b->ncpu);
+	if (b->ncpu <= 0 || b->keys == NULL ||
+	    reader_init(&b->counters, b->skel->maps.counters, sizeof(struct ts_counters),
+			b->n_ids, b->ncpu) != 0 ||
+	    (c->rtt && reader_init(&b->rtt, b->skel->maps.rtt, sizeof(struct ts_rtt), b->n_ids,
+				   b->ncpu) != 0)) {
+		snprintf(err, err_len, "cannot allocate the counter buffers (%u slots, %d CPUs)",
+			 b->n_ids, b->ncpu);
 		ts_bpf_close(b);
 		return -ENOMEM;
 	}
@@ -381,46 +502,44 @@ const char *ts_bpf_choice(const struct ts_bpf *b)
 	return b->choice;
 }
 
-int ts_bpf_read(struct ts_bpf *b, struct ts_counters *totals, char *err, size_t err_len)
+int ts_bpf_read(struct ts_bpf *b, struct ts_counters *totals, struct ts_hist *rtt,
+		char *err, size_t err_len)
 {
 	size_t ncpu = (size_t)b->ncpu;
+	int rc = reader_fetch(b, &b->counters, err, err_len);
 
-	if (b->batch) {
-		LIBBPF_OPTS(bpf_map_batch_opts, bo);
-		__u32 count = b->n_ids, next = 0;
-		int rc = bpf_map_lookup_batch(b->counters_fd, NULL, &next, b->keys, b->values,
-					      &count, &bo);
-
-		/* The whole array fits one batch: ENOENT just says the walk is over. */
-		if ((rc == 0 || errno == ENOENT) && count == b->n_ids) {
-			for (__u32 i = 0; i < count; i++)
-				if (b->keys[i] != i)
-					goto per_key;
-		} else {
-			ts_log(TS_LOG_DEBUG, "batch lookup unavailable (%s), reading key by key",
-			       errstr(errno));
-per_key:
-			b->batch = 0;
-		}
-	}
-	if (!b->batch) {
-		for (__u32 id = 0; id < b->n_ids; id++) {
-			if (bpf_map_lookup_elem(b->counters_fd, &id, &b->values[id * ncpu]) != 0) {
-				snprintf(err, err_len, "reading the counters of subnet id %u failed "
-					 "(%s)", id, errstr(errno));
-				return -errno;
-			}
-		}
-	}
+	if (rc)
+		return rc;
 	for (__u32 id = 0; id < b->n_ids; id++) {
-		const struct ts_counters *v = &b->values[id * ncpu];
-		struct ts_counters sum = { 0, 0 };
+		const struct ts_counters *v = (const struct ts_counters *)b->counters.values +
+					      id * ncpu;
+		struct ts_counters sum = { 0 };
 
 		for (size_t cpu = 0; cpu < ncpu; cpu++) {
 			sum.rx_bytes += v[cpu].rx_bytes;
 			sum.tx_bytes += v[cpu].tx_bytes;
+			sum.opened_active += v[cpu].opened_active;
+			sum.opened_passive += v[cpu].opened_passive;
+			sum.closed += v[cpu].closed;
+			sum.retrans_segs += v[cpu].retrans_segs;
 		}
 		totals[id] = sum;
+	}
+	if (rtt == NULL || !b->rtt_on)
+		return 0;
+	rc = reader_fetch(b, &b->rtt, err, err_len);
+	if (rc)
+		return rc;
+	for (__u32 id = 0; id < b->n_ids; id++) {
+		const struct ts_rtt *v = (const struct ts_rtt *)b->rtt.values + id * ncpu;
+		struct ts_hist sum = { { 0 }, 0 };
+
+		for (size_t cpu = 0; cpu < ncpu; cpu++) {
+			for (unsigned i = 0; i < TS_HIST_SLOTS; i++)
+				sum.slot[i] += v[cpu].slot[i];
+			sum.sum_us += v[cpu].sum_us;
+		}
+		rtt[id] = sum;
 	}
 	return 0;
 }
@@ -431,6 +550,7 @@ void ts_bpf_close(struct ts_bpf *b)
 		return;
 	tcpsubnet_bpf__destroy(b->skel);
 	free(b->keys);
-	free(b->values);
+	free(b->counters.values);
+	free(b->rtt.values);
 	free(b);
 }

@@ -11,6 +11,7 @@
 #include <stddef.h>
 
 #include "tsconf.h"
+#include "tshist.h"
 #include "../bpf/tcpsubnet.h"
 
 enum ts_log_level { TS_LOG_ERR, TS_LOG_WARN, TS_LOG_INFO, TS_LOG_DEBUG };
@@ -33,10 +34,12 @@ enum ts_attach_mode ts_bpf_mode(const struct ts_bpf *b);
 const char *ts_bpf_choice(const struct ts_bpf *b);
 
 /*
- * Sums the per-CPU counters of every subnet id (0 = unmatched, then 1..n_subnets) into
- * totals, which has n_subnets + 1 entries. Allocates nothing.
+ * Sums the per-CPU counters and RTT histograms of every counter index (see
+ * ts_config_index_count) into totals and rtt (rtt may be NULL; it is only read when RTT
+ * is on). Both arrays have ts_config_index_count() entries. Allocates nothing.
  */
-int ts_bpf_read(struct ts_bpf *b, struct ts_counters *totals, char *err, size_t err_len);
+int ts_bpf_read(struct ts_bpf *b, struct ts_counters *totals, struct ts_hist *rtt,
+		char *err, size_t err_len);
 
 void ts_bpf_close(struct ts_bpf *b);
 

@@ -16,16 +16,38 @@
 
 static const uint8_t v4mapped_prefix[12] = { 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff };
 
+/* One of the two subnet lists (Subnet = remote, LocalSubnet = local) being built. */
+struct side {
+	const char *opt;
+	struct ts_subnet **subnets;
+	size_t *n_subnets;
+	struct ts_prefix **prefixes;
+	size_t *n_prefixes;
+	/* The text each prefix was written as, for duplicate messages (parallel array). */
+	const char **text;
+	size_t text_cap;
+};
+
 struct parse_state {
 	struct ts_config *c;
 	ts_msg_fn err;
 	void *ctx;
 	int errors;
-	/* The text each prefix was written as, for duplicate messages (parallel array). */
-	const char **prefix_text;
-	size_t prefix_text_cap;
-	bool seen_attach, seen_unmatched, seen_max, seen_btf;
+	struct side remote, local;
+	bool seen_attach, seen_unmatched, seen_max, seen_btf, seen_rtt, seen_pct;
+	bool seen_conn, seen_retrans;
 };
+
+static void side_init(struct side *sd, const char *opt, struct ts_subnet **subnets,
+		      size_t *n_subnets, struct ts_prefix **prefixes, size_t *n_prefixes)
+{
+	memset(sd, 0, sizeof(*sd));
+	sd->opt = opt;
+	sd->subnets = subnets;
+	sd->n_subnets = n_subnets;
+	sd->prefixes = prefixes;
+	sd->n_prefixes = n_prefixes;
+}
 
 static void report(struct parse_state *st, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
@@ -49,12 +71,21 @@ void ts_config_init(struct ts_config *c)
 	c->report_unmatched = true;
 	c->attach_mode = TS_ATTACH_AUTO;
 	c->max_prefixes = TS_DEFAULT_MAX_PREFIXES;
+	c->rtt = true;
+	c->percentiles[0] = 50;
+	c->percentiles[1] = 90;
+	c->percentiles[2] = 99;
+	c->n_percentiles = 3;
+	c->connections = true;
+	c->retransmits = true;
 }
 
 void ts_config_free(struct ts_config *c)
 {
 	free(c->subnets);
 	free(c->prefixes);
+	free(c->lsubnets);
+	free(c->lprefixes);
 	free(c->btf_path);
 	ts_config_init(c);
 }
@@ -282,40 +313,41 @@ int ts_attach_mode_parse(const char *s, enum ts_attach_mode *out)
 
 /* ---- building the config ---- */
 
-static int add_subnet(struct ts_config *c, const char *name, uint32_t *id)
+static int add_subnet(struct side *sd, const char *name, uint32_t *id)
 {
-	struct ts_subnet *s = realloc(c->subnets, (c->n_subnets + 1) * sizeof(*s));
+	struct ts_subnet *s = realloc(*sd->subnets, (*sd->n_subnets + 1) * sizeof(*s));
 
 	if (s == NULL)
 		return -1;
-	c->subnets = s;
-	memset(&s[c->n_subnets], 0, sizeof(*s));
-	snprintf(s[c->n_subnets].name, sizeof(s->name), "%s", name);
-	c->n_subnets++;
-	*id = (uint32_t)c->n_subnets;
+	*sd->subnets = s;
+	memset(&s[*sd->n_subnets], 0, sizeof(*s));
+	snprintf(s[*sd->n_subnets].name, sizeof(s->name), "%s", name);
+	(*sd->n_subnets)++;
+	*id = (uint32_t)*sd->n_subnets;
 	return 0;
 }
 
-static int add_prefix(struct parse_state *st, const struct ts_prefix *p, const char *text)
+static int add_prefix(struct side *sd, const struct ts_prefix *p, const char *text)
 {
-	struct ts_config *c = st->c;
+	size_t n = *sd->n_prefixes;
 
-	if (c->n_prefixes == st->prefix_text_cap) {
-		size_t cap = st->prefix_text_cap ? 2 * st->prefix_text_cap : 16;
-		struct ts_prefix *np = realloc(c->prefixes, cap * sizeof(*np));
+	if (n == sd->text_cap) {
+		size_t cap = sd->text_cap ? 2 * sd->text_cap : 16;
+		struct ts_prefix *np = realloc(*sd->prefixes, cap * sizeof(*np));
 		const char **nt;
 
 		if (np == NULL)
 			return -1;
-		c->prefixes = np;
-		nt = realloc(st->prefix_text, cap * sizeof(*nt));
+		*sd->prefixes = np;
+		nt = realloc(sd->text, cap * sizeof(*nt));
 		if (nt == NULL)
 			return -1;
-		st->prefix_text = nt;
-		st->prefix_text_cap = cap;
+		sd->text = nt;
+		sd->text_cap = cap;
 	}
-	st->prefix_text[c->n_prefixes] = text;
-	c->prefixes[c->n_prefixes++] = *p;
+	sd->text[n] = text;
+	(*sd->prefixes)[n] = *p;
+	(*sd->n_prefixes)++;
 	return 0;
 }
 
@@ -326,7 +358,7 @@ static const char *one_string(const struct ts_citem *ci)
 	return ci->values[0].string;
 }
 
-static void parse_subnet(struct parse_state *st, const struct ts_citem *ci)
+static void parse_subnet(struct parse_state *st, struct side *sd, const struct ts_citem *ci)
 {
 	const char *name = one_string(ci);
 	char why[256];
@@ -335,35 +367,36 @@ static void parse_subnet(struct parse_state *st, const struct ts_citem *ci)
 	int good = 0;
 
 	if (name == NULL) {
-		report(st, "Subnet needs one quoted string: <Subnet \"name\"> with Prefix lines, "
-		       "or Subnet \"a.b.c.d/n\"");
+		report(st, "%s needs one quoted string: <%s \"name\"> with Prefix lines, or %s "
+		       "\"a.b.c.d/n\"", sd->opt, sd->opt, sd->opt);
 		return;
 	}
 
 	if (ci->children_num == 0) {
 		/* One-line form: the name is the prefix text. */
 		if (ts_cidr_parse(name, &p, why, sizeof(why)) == 0) {
-			if (add_subnet(st->c, name, &id) != 0 ||
-			    (p.subnet_id = id, add_prefix(st, &p, name)) != 0)
-				report(st, "out of memory while reading Subnet \"%s\"", name);
+			if (add_subnet(sd, name, &id) != 0 ||
+			    (p.subnet_id = id, add_prefix(sd, &p, name)) != 0)
+				report(st, "out of memory while reading %s \"%s\"", sd->opt, name);
 			return;
 		}
 		if (strchr(name, '/') || inet_pton(AF_INET, name, p.addr) == 1 ||
 		    inet_pton(AF_INET6, name, p.addr) == 1)
-			report(st, "Subnet \"%.64s\": %s", name, why);
+			report(st, "%s \"%.64s\": %s", sd->opt, name, why);
 		else
-			report(st, "Subnet \"%.64s\" has no Prefix; put Prefix \"a.b.c.d/n\" lines "
-			       "inside <Subnet \"%.64s\"> ... </Subnet> (the one-line form takes a "
-			       "CIDR prefix such as Subnet \"10.170.0.0/16\")", name, name);
+			report(st, "%s \"%.64s\" has no Prefix; put Prefix \"a.b.c.d/n\" lines "
+			       "inside <%s \"%.64s\"> ... </%s> (the one-line form takes a "
+			       "CIDR prefix such as %s \"10.170.0.0/16\")", sd->opt, name, sd->opt,
+			       name, sd->opt, sd->opt);
 		return;
 	}
 
 	if (ts_name_check(name, why, sizeof(why)) != 0) {
-		report(st, "Subnet \"%.64s\": %s", name, why);
+		report(st, "%s \"%.64s\": %s", sd->opt, name, why);
 		return;
 	}
-	if (add_subnet(st->c, name, &id) != 0) {
-		report(st, "out of memory while reading Subnet \"%s\"", name);
+	if (add_subnet(sd, name, &id) != 0) {
+		report(st, "out of memory while reading %s \"%s\"", sd->opt, name);
 		return;
 	}
 	for (int i = 0; i < ci->children_num; i++) {
@@ -371,34 +404,34 @@ static void parse_subnet(struct parse_state *st, const struct ts_citem *ci)
 		const char *text;
 
 		if (strcasecmp(child->key, "Prefix") != 0) {
-			report(st, "unknown option \"%.64s\" in <Subnet \"%s\">; only Prefix "
-			       "\"a.b.c.d/n\" lines belong there", child->key, name);
+			report(st, "unknown option \"%.64s\" in <%s \"%s\">; only Prefix "
+			       "\"a.b.c.d/n\" lines belong there", child->key, sd->opt, name);
 			good = -1;
 			continue;
 		}
 		text = one_string(child);
 		if (text == NULL) {
-			report(st, "Prefix in Subnet \"%s\" needs one quoted string such as "
-			       "Prefix \"10.0.0.0/8\"", name);
+			report(st, "Prefix in %s \"%s\" needs one quoted string such as "
+			       "Prefix \"10.0.0.0/8\"", sd->opt, name);
 			good = -1;
 			continue;
 		}
 		if (ts_cidr_parse(text, &p, why, sizeof(why)) != 0) {
-			report(st, "Prefix \"%.64s\" in Subnet \"%s\": %s", text, name, why);
+			report(st, "Prefix \"%.64s\" in %s \"%s\": %s", text, sd->opt, name, why);
 			good = -1;
 			continue;
 		}
 		p.subnet_id = id;
-		if (add_prefix(st, &p, text) != 0) {
-			report(st, "out of memory while reading Subnet \"%s\"", name);
+		if (add_prefix(sd, &p, text) != 0) {
+			report(st, "out of memory while reading %s \"%s\"", sd->opt, name);
 			return;
 		}
 		if (good >= 0)
 			good++;
 	}
 	if (good == 0)
-		report(st, "Subnet \"%s\" has no Prefix; add at least one Prefix \"a.b.c.d/n\" "
-		       "line to the block, or remove it", name);
+		report(st, "%s \"%s\" has no Prefix; add at least one Prefix \"a.b.c.d/n\" "
+		       "line to the block, or remove it", sd->opt, name);
 }
 
 static int get_bool(const struct ts_citem *ci, bool *out)
@@ -437,18 +470,130 @@ static bool once(struct parse_state *st, bool *seen, const char *key)
 	return true;
 }
 
+static void parse_percentiles(struct parse_state *st, const struct ts_citem *ci)
+{
+	struct ts_config *c = st->c;
+
+	if (ci->values_num < 1 || ci->values_num > TS_MAX_PERCENTILES) {
+		report(st, "RTTPercentile expects 1 to %d numbers, e.g. RTTPercentile 50 90 99",
+		       TS_MAX_PERCENTILES);
+		return;
+	}
+	c->n_percentiles = 0;
+	for (int i = 0; i < ci->values_num; i++) {
+		double v = ci->values[i].number;
+
+		if (ci->values[i].type != TS_CV_NUMBER) {
+			report(st, "RTTPercentile expects numbers, e.g. RTTPercentile 50 90 99");
+			return;
+		}
+		if (!(v > 0 && v <= 100)) {
+			report(st, "RTTPercentile %g is out of range; use numbers above 0 and at "
+			       "most 100", v);
+			return;
+		}
+		for (size_t j = 0; j < c->n_percentiles; j++) {
+			if (c->percentiles[j] == v) {
+				report(st, "RTTPercentile %g is listed twice; remove one", v);
+				return;
+			}
+		}
+		c->percentiles[c->n_percentiles++] = v;
+	}
+}
+
+/* Parses "p" or "lo-hi" (1..65535); returns 0 or -1. */
+static int parse_port_range(const char *text, unsigned *lo, unsigned *hi)
+{
+	char *end;
+	unsigned long a, b;
+
+	if (!isdigit((unsigned char)text[0]))
+		return -1;
+	a = strtoul(text, &end, 10);
+	b = a;
+	if (*end == '-') {
+		if (!isdigit((unsigned char)end[1]))
+			return -1;
+		b = strtoul(end + 1, &end, 10);
+	}
+	if (*end != '\0' || a < 1 || b > 65535 || a > b)
+		return -1;
+	*lo = (unsigned)a;
+	*hi = (unsigned)b;
+	return 0;
+}
+
+static void parse_ports(struct parse_state *st, const struct ts_citem *ci, uint64_t *bits,
+			bool *enabled)
+{
+	if (ci->values_num < 1) {
+		report(st, "%s expects ports or ranges, e.g. %s 443 \"8000-8099\"", ci->key,
+		       ci->key);
+		return;
+	}
+	for (int i = 0; i < ci->values_num; i++) {
+		const struct ts_cval *v = &ci->values[i];
+		char text[32];
+		unsigned lo, hi;
+
+		if (v->type == TS_CV_NUMBER)
+			snprintf(text, sizeof(text), "%.0f", v->number == floor(v->number) ?
+				 v->number : -1.0);
+		else if (v->type == TS_CV_STRING)
+			snprintf(text, sizeof(text), "%s", v->string);
+		else
+			text[0] = '\0';
+		if (v->type == TS_CV_BOOLEAN || parse_port_range(text, &lo, &hi) != 0) {
+			if (v->type == TS_CV_STRING)
+				report(st, "%s \"%.32s\" is not a port or range; use 1 to 65535 or "
+				       "\"low-high\" such as \"8000-8099\"", ci->key, v->string);
+			else if (v->type == TS_CV_NUMBER)
+				report(st, "%s %g is not a port; use 1 to 65535 or \"low-high\" such "
+				       "as \"8000-8099\"", ci->key, v->number);
+			else
+				report(st, "%s expects ports or ranges, e.g. %s 443 \"8000-8099\"",
+				       ci->key, ci->key);
+			continue;
+		}
+		for (unsigned p = lo; p <= hi; p++)
+			bits[p / 64] |= 1ULL << (p % 64);
+		*enabled = true;
+	}
+}
+
 static void parse_option(struct parse_state *st, const struct ts_citem *ci)
 {
 	struct ts_config *c = st->c;
 	const char *s;
 
-	if (ci->children_num > 0 && strcasecmp(ci->key, "Subnet") != 0) {
+	if (ci->children_num > 0 && strcasecmp(ci->key, "Subnet") != 0 &&
+	    strcasecmp(ci->key, "LocalSubnet") != 0) {
 		report(st, "%.64s is not a block; write it as one line such as %.64s \"value\"",
 		       ci->key, ci->key);
 		return;
 	}
 	if (strcasecmp(ci->key, "Subnet") == 0) {
-		parse_subnet(st, ci);
+		parse_subnet(st, &st->remote, ci);
+	} else if (strcasecmp(ci->key, "LocalSubnet") == 0) {
+		parse_subnet(st, &st->local, ci);
+	} else if (strcasecmp(ci->key, "RTT") == 0) {
+		if (once(st, &st->seen_rtt, "RTT") && get_bool(ci, &c->rtt) != 0)
+			report(st, "RTT expects true or false");
+	} else if (strcasecmp(ci->key, "Connections") == 0) {
+		if (once(st, &st->seen_conn, "Connections") && get_bool(ci, &c->connections) != 0)
+			report(st, "Connections expects true or false");
+	} else if (strcasecmp(ci->key, "Retransmits") == 0) {
+		if (once(st, &st->seen_retrans, "Retransmits") &&
+		    get_bool(ci, &c->retransmits) != 0)
+			report(st, "Retransmits expects true or false");
+	} else if (strcasecmp(ci->key, "RTTPercentile") == 0) {
+		if (once(st, &st->seen_pct, "RTTPercentile"))
+			parse_percentiles(st, ci);
+	} else if (strcasecmp(ci->key, "LocalPort") == 0) {
+		parse_ports(st, ci, c->lport_bits, &c->lport_filter);
+	} else if (strcasecmp(ci->key, "RemotePort") == 0) {
+		parse_ports(st, ci, c->rport_bits, &c->rport_filter);
 	} else if (strcasecmp(ci->key, "ReportUnmatched") == 0) {
 		if (!once(st, &st->seen_unmatched, "ReportUnmatched"))
 			return;
@@ -496,18 +641,19 @@ static void parse_option(struct parse_state *st, const struct ts_citem *ci)
 			report(st, "out of memory while reading KernelBTF");
 	} else {
 		report(st, "unknown option \"%.64s\" in <Plugin tcpsubnet>; valid options are "
-		       "Subnet, ReportUnmatched, AttachMode, MaxPrefixes and KernelBTF",
+		       "Subnet, LocalSubnet, ReportUnmatched, AttachMode, MaxPrefixes, KernelBTF, "
+		       "RTT, RTTPercentile, Connections, Retransmits, LocalPort and RemotePort",
 		       ci->key);
 	}
 }
 
 /* qsort helpers carry indexes so messages can name the subnets involved. */
-static const struct ts_config *sort_cfg;
+static const struct side *sort_side;
 
 static int cmp_name(const void *a, const void *b)
 {
 	size_t ia = *(const size_t *)a, ib = *(const size_t *)b;
-	int r = strcmp(sort_cfg->subnets[ia].name, sort_cfg->subnets[ib].name);
+	int r = strcmp((*sort_side->subnets)[ia].name, (*sort_side->subnets)[ib].name);
 
 	return r ? r : (ia > ib) - (ia < ib);
 }
@@ -515,7 +661,8 @@ static int cmp_name(const void *a, const void *b)
 static int cmp_prefix(const void *a, const void *b)
 {
 	size_t ia = *(const size_t *)a, ib = *(const size_t *)b;
-	const struct ts_prefix *pa = &sort_cfg->prefixes[ia], *pb = &sort_cfg->prefixes[ib];
+	const struct ts_prefix *pa = &(*sort_side->prefixes)[ia];
+	const struct ts_prefix *pb = &(*sort_side->prefixes)[ib];
 	int r = memcmp(pa->addr, pb->addr, 16);
 
 	if (r == 0)
@@ -523,76 +670,128 @@ static int cmp_prefix(const void *a, const void *b)
 	return r ? r : (ia > ib) - (ia < ib);
 }
 
-static void check_duplicates(struct parse_state *st)
+static void check_duplicates(struct parse_state *st, struct side *sd)
 {
-	struct ts_config *c = st->c;
-	size_t n = c->n_subnets > c->n_prefixes ? c->n_subnets : c->n_prefixes;
-	size_t *idx = malloc((n ? n : 1) * sizeof(*idx));
+	size_t ns = *sd->n_subnets, np = *sd->n_prefixes;
+	const struct ts_subnet *sub = *sd->subnets;
+	const struct ts_prefix *pre = *sd->prefixes;
+	size_t *idx = malloc((ns > np ? ns : np) * sizeof(*idx) + 1);
 
 	if (idx == NULL) {
 		report(st, "out of memory while checking the configuration");
 		return;
 	}
-	sort_cfg = c;
-	for (size_t i = 0; i < c->n_subnets; i++)
+	sort_side = sd;
+	for (size_t i = 0; i < ns; i++)
 		idx[i] = i;
-	qsort(idx, c->n_subnets, sizeof(*idx), cmp_name);
-	for (size_t i = 1; i < c->n_subnets; i++)
-		if (strcmp(c->subnets[idx[i]].name, c->subnets[idx[i - 1]].name) == 0 &&
-		    (i < 2 || strcmp(c->subnets[idx[i]].name, c->subnets[idx[i - 2]].name) != 0))
-			report(st, "Subnet \"%s\" is configured more than once; subnet names must "
-			       "be unique: rename one or merge their Prefix lines",
-			       c->subnets[idx[i]].name);
+	qsort(idx, ns, sizeof(*idx), cmp_name);
+	for (size_t i = 1; i < ns; i++)
+		if (strcmp(sub[idx[i]].name, sub[idx[i - 1]].name) == 0 &&
+		    (i < 2 || strcmp(sub[idx[i]].name, sub[idx[i - 2]].name) != 0))
+			report(st, "%s \"%s\" is configured more than once; subnet names must "
+			       "be unique: rename one or merge their Prefix lines", sd->opt,
+			       sub[idx[i]].name);
 
-	for (size_t i = 0; i < c->n_prefixes; i++)
+	for (size_t i = 0; i < np; i++)
 		idx[i] = i;
-	qsort(idx, c->n_prefixes, sizeof(*idx), cmp_prefix);
-	for (size_t i = 1; i < c->n_prefixes; i++) {
-		const struct ts_prefix *a = &c->prefixes[idx[i - 1]], *b = &c->prefixes[idx[i]];
-		const char *na, *nb;
+	qsort(idx, np, sizeof(*idx), cmp_prefix);
+	for (size_t i = 1; i < np; i++) {
+		const struct ts_prefix *a = &pre[idx[i - 1]], *b = &pre[idx[i]];
+		const char *ta = sd->text[idx[i - 1]], *tb = sd->text[idx[i]];
+		const char *na = sub[a->subnet_id - 1].name, *nb = sub[b->subnet_id - 1].name;
 
 		if (a->len != b->len || memcmp(a->addr, b->addr, 16) != 0)
 			continue;
-		na = ts_config_instance(c, a->subnet_id);
-		nb = ts_config_instance(c, b->subnet_id);
-		if (a->subnet_id == b->subnet_id)
-			report(st, "Prefix \"%.64s\" is listed twice in Subnet \"%s\"%s%.64s%s; "
-			       "remove one", st->prefix_text[idx[i]], nb,
-			       strcmp(st->prefix_text[idx[i]], st->prefix_text[idx[i - 1]]) ?
-			       " (same as \"" : "",
-			       strcmp(st->prefix_text[idx[i]], st->prefix_text[idx[i - 1]]) ?
-			       st->prefix_text[idx[i - 1]] : "",
-			       strcmp(st->prefix_text[idx[i]], st->prefix_text[idx[i - 1]]) ?
-			       "\")" : "");
-		else if (strcmp(st->prefix_text[idx[i]], st->prefix_text[idx[i - 1]]) == 0)
-			report(st, "Prefix \"%.64s\" in Subnet \"%s\" is already in Subnet \"%s\"; "
-			       "a prefix can belong to one subnet only: remove one",
-			       st->prefix_text[idx[i]], nb, na);
+		if (a->subnet_id == b->subnet_id && strcmp(ta, tb) == 0)
+			report(st, "Prefix \"%.64s\" is listed twice in %s \"%s\"; remove one", tb,
+			       sd->opt, nb);
+		else if (a->subnet_id == b->subnet_id)
+			report(st, "Prefix \"%.64s\" is listed twice in %s \"%s\" (same as "
+			       "\"%.64s\"); remove one", tb, sd->opt, nb, ta);
+		else if (strcmp(ta, tb) == 0)
+			report(st, "Prefix \"%.64s\" in %s \"%s\" is already in %s \"%s\"; a "
+			       "prefix can belong to one subnet only: remove one", tb, sd->opt, nb,
+			       sd->opt, na);
 		else
-			report(st, "Prefix \"%.64s\" in Subnet \"%s\" is already in Subnet \"%s\" "
-			       "(as \"%.64s\"); a prefix can belong to one subnet only: remove one",
-			       st->prefix_text[idx[i]], nb, na, st->prefix_text[idx[i - 1]]);
+			report(st, "Prefix \"%.64s\" in %s \"%s\" is already in %s \"%s\" (as "
+			       "\"%.64s\"); a prefix can belong to one subnet only: remove one", tb,
+			       sd->opt, nb, sd->opt, na, ta);
 	}
 	free(idx);
+}
+
+static size_t longest_name(const struct ts_subnet *s, size_t n, const char **which)
+{
+	size_t best = strlen(TS_UNMATCHED_NAME);
+
+	*which = TS_UNMATCHED_NAME;
+	for (size_t i = 0; i < n; i++) {
+		if (strlen(s[i].name) > best) {
+			best = strlen(s[i].name);
+			*which = s[i].name;
+		}
+	}
+	return best;
+}
+
+/* With LocalSubnet blocks instances are "<local>-to-<remote>": keep them unambiguous. */
+static void check_pairs(struct parse_state *st)
+{
+	struct ts_config *c = st->c;
+	const char *ln, *rn;
+	size_t ll, rl;
+
+	if (c->n_lsubnets == 0)
+		return;
+	for (size_t i = 0; i < c->n_subnets; i++)
+		if (strstr(c->subnets[i].name, "-to-"))
+			report(st, "Subnet \"%s\": names may not contain \"-to-\" when "
+			       "LocalSubnet blocks are configured (instances are "
+			       "\"<local>-to-<remote>\"); rename it", c->subnets[i].name);
+	for (size_t i = 0; i < c->n_lsubnets; i++)
+		if (strstr(c->lsubnets[i].name, "-to-"))
+			report(st, "LocalSubnet \"%s\": names may not contain \"-to-\" "
+			       "(instances are \"<local>-to-<remote>\"); rename it",
+			       c->lsubnets[i].name);
+	ll = longest_name(c->lsubnets, c->n_lsubnets, &ln);
+	rl = longest_name(c->subnets, c->n_subnets, &rn);
+	if (ll + 4 + rl > TS_INSTANCE_MAX)
+		report(st, "instance \"%s-to-%s\" would be %zu characters, collectd allows %d; "
+		       "shorten the LocalSubnet or Subnet name", ln, rn, ll + 4 + rl,
+		       TS_INSTANCE_MAX);
+	if ((c->n_lsubnets + 1) * (c->n_subnets + 1) > TS_LIMIT_INDEXES)
+		report(st, "%zu LocalSubnet x %zu Subnet pairs exceed the limit of %d counter "
+		       "slots; configure fewer subnets", c->n_lsubnets + 1, c->n_subnets + 1,
+		       TS_LIMIT_INDEXES);
 }
 
 int ts_config_parse(struct ts_config *c, const struct ts_citem *block, ts_msg_fn err,
 		    void *ctx)
 {
 	struct parse_state st = { .c = c, .err = err, .ctx = ctx };
+	size_t total;
 
+	side_init(&st.remote, "Subnet", &c->subnets, &c->n_subnets, &c->prefixes,
+		  &c->n_prefixes);
+	side_init(&st.local, "LocalSubnet", &c->lsubnets, &c->n_lsubnets, &c->lprefixes,
+		  &c->n_lprefixes);
 	for (int i = 0; block != NULL && i < block->children_num; i++)
 		parse_option(&st, &block->children[i]);
 
-	if (st.errors == 0)
-		check_duplicates(&st);
-	if (c->n_prefixes > c->max_prefixes)
+	if (st.errors == 0) {
+		check_duplicates(&st, &st.remote);
+		check_duplicates(&st, &st.local);
+	}
+	total = c->n_prefixes + c->n_lprefixes;
+	if (total > c->max_prefixes)
 		report(&st, "MaxPrefixes %zu is exceeded: %zu prefixes are configured; raise "
-		       "MaxPrefixes or configure fewer prefixes", c->max_prefixes,
-		       c->n_prefixes);
-	free(st.prefix_text);
+		       "MaxPrefixes or configure fewer prefixes", c->max_prefixes, total);
+	free(st.remote.text);
+	free(st.local.text);
 	if (st.errors == 0 && c->n_subnets == 0 && ts_config_add_builtin(c) != 0)
 		report(&st, "out of memory while adding the built-in subnets");
+	if (st.errors == 0)
+		check_pairs(&st);
 	return st.errors;
 }
 
@@ -607,13 +806,15 @@ static const struct {
 
 int ts_config_add_builtin(struct ts_config *c)
 {
-	struct parse_state st = { .c = c };
+	struct side sd;
 	char why[256];
 
+	side_init(&sd, "Subnet", &c->subnets, &c->n_subnets, &c->prefixes, &c->n_prefixes);
+	sd.text_cap = c->n_prefixes;
 	for (size_t i = 0; i < sizeof(builtin) / sizeof(builtin[0]); i++) {
 		uint32_t id;
 
-		if (add_subnet(c, builtin[i].name, &id) != 0)
+		if (add_subnet(&sd, builtin[i].name, &id) != 0)
 			goto fail;
 		for (size_t j = 0; j < 5 && builtin[i].prefixes[j]; j++) {
 			struct ts_prefix p;
@@ -621,16 +822,50 @@ int ts_config_add_builtin(struct ts_config *c)
 			if (ts_cidr_parse(builtin[i].prefixes[j], &p, why, sizeof(why)) != 0)
 				goto fail;
 			p.subnet_id = id;
-			/* Keep st's capacity in step with what is already allocated. */
-			st.prefix_text_cap = c->n_prefixes;
-			if (add_prefix(&st, &p, builtin[i].prefixes[j]) != 0)
+			if (add_prefix(&sd, &p, builtin[i].prefixes[j]) != 0)
 				goto fail;
 		}
 	}
-	free(st.prefix_text);
+	free(sd.text);
 	c->builtin_defaults = true;
 	return 0;
 fail:
-	free(st.prefix_text);
+	free(sd.text);
 	return -1;
+}
+
+const char *ts_config_local_instance(const struct ts_config *c, uint32_t id)
+{
+	if (id == 0 || id > c->n_lsubnets)
+		return TS_UNMATCHED_NAME;
+	return c->lsubnets[id - 1].name;
+}
+
+size_t ts_config_index_count(const struct ts_config *c)
+{
+	return (c->n_lsubnets + 1) * (c->n_subnets + 1);
+}
+
+bool ts_config_index_name(const struct ts_config *c, size_t index, char *buf, size_t len)
+{
+	uint32_t remote = (uint32_t)(index % (c->n_subnets + 1));
+	uint32_t local = (uint32_t)(index / (c->n_subnets + 1));
+
+	if (remote == 0 && !c->report_unmatched)
+		return false;
+	if (c->n_lsubnets == 0)
+		snprintf(buf, len, "%s", ts_config_instance(c, remote));
+	else
+		snprintf(buf, len, "%s-to-%s", ts_config_local_instance(c, local),
+			 ts_config_instance(c, remote));
+	return true;
+}
+
+bool ts_config_port_passes(const struct ts_config *c, bool local, unsigned port)
+{
+	const uint64_t *bits = local ? c->lport_bits : c->rport_bits;
+
+	if (!(local ? c->lport_filter : c->rport_filter))
+		return true;
+	return port < 65536 && (bits[port / 64] >> (port % 64)) & 1;
 }

@@ -18,6 +18,12 @@
 #define TS_DEFAULT_MAX_PREFIXES 65536
 #define TS_LIMIT_MAX_PREFIXES (1 << 20)
 #define TS_DEFAULT_BTF_PATH "/sys/kernel/btf/vmlinux"
+/* Bound on counter slots: (local subnets + 1) x (remote subnets + 1). */
+#define TS_LIMIT_INDEXES (1 << 18)
+#define TS_MAX_PERCENTILES 16
+#define TS_PORT_WORDS_U (65536 / 64)
+/* collectd's DATA_MAX_NAME_LEN minus the terminating NUL. */
+#define TS_INSTANCE_MAX 127
 
 enum ts_attach_mode {
 	TS_ATTACH_AUTO,
@@ -56,15 +62,33 @@ struct ts_subnet {
 };
 
 struct ts_config {
-	struct ts_subnet *subnets; /* subnet id i is subnets[i - 1] */
+	/* Remote subnets (Subnet): subnet id i is subnets[i - 1], 0 is "other". */
+	struct ts_subnet *subnets;
 	size_t n_subnets;
 	struct ts_prefix *prefixes;
 	size_t n_prefixes;
+	/* Local subnets (LocalSubnet), same scheme; none configured: no pairs. */
+	struct ts_subnet *lsubnets;
+	size_t n_lsubnets;
+	struct ts_prefix *lprefixes;
+	size_t n_lprefixes;
+
 	bool report_unmatched;
 	enum ts_attach_mode attach_mode;
 	size_t max_prefixes;
 	char *btf_path; /* NULL: TS_DEFAULT_BTF_PATH */
 	bool builtin_defaults; /* no Subnet was configured: the built-in set is in use */
+
+	bool rtt;
+	double percentiles[TS_MAX_PERCENTILES];
+	size_t n_percentiles;
+	bool connections;
+	bool retransmits;
+
+	/* LocalPort / RemotePort filters: bit p set = port p passes. */
+	bool lport_filter, rport_filter;
+	uint64_t lport_bits[TS_PORT_WORDS_U];
+	uint64_t rport_bits[TS_PORT_WORDS_U];
 };
 
 /* Receives one complete, self-explanatory error line (without the plugin prefix). */
@@ -108,8 +132,21 @@ void ts_addr_map4(const uint8_t v4[4], uint8_t out[16]);
 /* Checks a subnet name; returns 0 or -1 with the reason and fix in why. */
 int ts_name_check(const char *name, char *why, size_t why_len);
 
-/* The plugin_instance of a subnet id (TS_UNMATCHED_NAME for 0). */
+/* The name of a (remote) subnet id (TS_UNMATCHED_NAME for 0). */
 const char *ts_config_instance(const struct ts_config *c, uint32_t id);
+const char *ts_config_local_instance(const struct ts_config *c, uint32_t id);
+
+/*
+ * Counter slots: index = local_id * (n_subnets + 1) + remote_id. ts_config_index_name
+ * writes the plugin_instance of an index ("name", or "local-to-remote" with LocalSubnet
+ * blocks) and returns false when the index is not reported (unmatched remote with
+ * ReportUnmatched false).
+ */
+size_t ts_config_index_count(const struct ts_config *c);
+bool ts_config_index_name(const struct ts_config *c, size_t index, char *buf, size_t len);
+
+/* Whether a port passes the LocalPort / RemotePort filters. */
+bool ts_config_port_passes(const struct ts_config *c, bool local, unsigned port);
 
 const char *ts_attach_mode_name(enum ts_attach_mode m);
 int ts_attach_mode_parse(const char *s, enum ts_attach_mode *out);

@@ -529,6 +529,183 @@ START_TEST(many_prefixes_parse_and_resolve)
 }
 END_TEST
 
+
+/* ---- RTT, health, pairs, port filters ---- */
+
+START_TEST(rtt_and_health_options)
+{
+	struct ts_config c;
+	struct errs e;
+
+	ck_assert_int_eq(parse("Subnet \"10.0.0.0/8\"\n", &c, &e), 0);
+	ck_assert(c.rtt && c.connections && c.retransmits);
+	ck_assert_uint_eq(c.n_percentiles, 3);
+	ck_assert_double_eq(c.percentiles[0], 50);
+	ck_assert_double_eq(c.percentiles[1], 90);
+	ck_assert_double_eq(c.percentiles[2], 99);
+	ts_config_free(&c);
+
+	ck_assert_int_eq(parse("Subnet \"10.0.0.0/8\"\nRTT false\nConnections false\n"
+			       "Retransmits off\nRTTPercentile 99.9 100 0.5\n", &c, &e), 0);
+	ck_assert(!c.rtt && !c.connections && !c.retransmits);
+	ck_assert_uint_eq(c.n_percentiles, 3);
+	ck_assert_double_eq(c.percentiles[0], 99.9);
+	ck_assert_double_eq(c.percentiles[2], 0.5);
+	ts_config_free(&c);
+}
+END_TEST
+
+START_TEST(bad_rtt_and_health_values)
+{
+	expect_error("Subnet \"10.0.0.0/8\"\nRTTPercentile 0", "RTTPercentile 0 is out of range",
+		     "above 0 and at most 100");
+	expect_error("Subnet \"10.0.0.0/8\"\nRTTPercentile 50 100.5", "RTTPercentile 100.5 is out",
+		     NULL);
+	expect_error("Subnet \"10.0.0.0/8\"\nRTTPercentile 50 50", "RTTPercentile 50 is listed twice",
+		     NULL);
+	expect_error("Subnet \"10.0.0.0/8\"\nRTTPercentile \"p99\"", "RTTPercentile expects numbers",
+		     NULL);
+	expect_error("Subnet \"10.0.0.0/8\"\nRTTPercentile", "RTTPercentile expects 1 to 16", NULL);
+	expect_error("Subnet \"10.0.0.0/8\"\nRTT 1", "RTT expects true or false", NULL);
+	expect_error("Subnet \"10.0.0.0/8\"\nConnections \"sometimes\"",
+		     "Connections expects true or false", NULL);
+	expect_error("Subnet \"10.0.0.0/8\"\nRetransmits 2", "Retransmits expects true or false", NULL);
+}
+END_TEST
+
+START_TEST(ports_and_ranges_set_the_filter)
+{
+	struct ts_config c;
+	struct errs e;
+
+	ck_assert_int_eq(parse("Subnet \"10.0.0.0/8\"\nLocalPort 22 \"8000-8099\"\n"
+			       "LocalPort \"443\"\nRemotePort \"65535\"\n", &c, &e), 0);
+	ck_assert(c.lport_filter && c.rport_filter);
+	ck_assert(ts_config_port_passes(&c, true, 22));
+	ck_assert(ts_config_port_passes(&c, true, 443));
+	ck_assert(ts_config_port_passes(&c, true, 8000));
+	ck_assert(ts_config_port_passes(&c, true, 8099));
+	ck_assert(!ts_config_port_passes(&c, true, 8100));
+	ck_assert(!ts_config_port_passes(&c, true, 7999));
+	ck_assert(!ts_config_port_passes(&c, true, 23));
+	ck_assert(ts_config_port_passes(&c, false, 65535));
+	ck_assert(!ts_config_port_passes(&c, false, 22));
+	ts_config_free(&c);
+
+	ck_assert_int_eq(parse("Subnet \"10.0.0.0/8\"\n", &c, &e), 0);
+	ck_assert(ts_config_port_passes(&c, true, 1) && ts_config_port_passes(&c, false, 80));
+	ts_config_free(&c);
+}
+END_TEST
+
+START_TEST(bad_ports_are_errors)
+{
+	expect_error("Subnet \"10.0.0.0/8\"\nLocalPort 0", "LocalPort 0 is not a port",
+		     "1 to 65535");
+	expect_error("Subnet \"10.0.0.0/8\"\nLocalPort 65536", "LocalPort 65536 is not a port", NULL);
+	expect_error("Subnet \"10.0.0.0/8\"\nRemotePort \"90-80\"",
+		     "RemotePort \"90-80\" is not a port or range", "\"low-high\"");
+	expect_error("Subnet \"10.0.0.0/8\"\nRemotePort \"http\"", "RemotePort \"http\" is not", NULL);
+	expect_error("Subnet \"10.0.0.0/8\"\nRemotePort \"80-\"", "RemotePort \"80-\" is not", NULL);
+	expect_error("Subnet \"10.0.0.0/8\"\nLocalPort 2.5", "LocalPort 2.5 is not a port", NULL);
+	expect_error("Subnet \"10.0.0.0/8\"\nLocalPort", "LocalPort expects ports or ranges", NULL);
+	expect_error("Subnet \"10.0.0.0/8\"\nLocalPort true", "LocalPort expects ports or ranges", NULL);
+}
+END_TEST
+
+static const char pairs[] =
+	"<LocalSubnet \"la\">\n Prefix \"10.1.0.0/16\"\n</LocalSubnet>\n"
+	"LocalSubnet \"10.2.0.0/16\"\n"
+	"<Subnet \"ra\">\n Prefix \"10.1.0.0/16\"\n</Subnet>\n"
+	"Subnet \"10.9.0.0/16\"\n";
+
+START_TEST(local_subnets_make_pairs)
+{
+	struct ts_config c;
+	struct errs e;
+	char name[128];
+
+	ck_assert_int_eq(parse(pairs, &c, &e), 0);
+	ck_assert_uint_eq(c.n_lsubnets, 2);
+	ck_assert_uint_eq(c.n_lprefixes, 2);
+	ck_assert_uint_eq(ts_config_index_count(&c), 3 * 3);
+	ck_assert(ts_config_index_name(&c, 0, name, sizeof(name)));
+	ck_assert_str_eq(name, "other-to-other");
+	ck_assert(ts_config_index_name(&c, 1 * 3 + 1, name, sizeof(name)));
+	ck_assert_str_eq(name, "la-to-ra");
+	ck_assert(ts_config_index_name(&c, 2 * 3 + 2, name, sizeof(name)));
+	ck_assert_str_eq(name, "10.2.0.0/16-to-10.9.0.0/16");
+	ck_assert_str_eq(ts_config_local_instance(&c, 1), "la");
+	ts_config_free(&c);
+}
+END_TEST
+
+START_TEST(without_local_subnets_instances_are_subnet_names)
+{
+	struct ts_config c;
+	struct errs e;
+	char name[128];
+
+	ck_assert_int_eq(parse("Subnet \"10.9.0.0/16\"\nReportUnmatched false\n", &c, &e), 0);
+	ck_assert_uint_eq(ts_config_index_count(&c), 2);
+	ck_assert(!ts_config_index_name(&c, 0, name, sizeof(name)));
+	ck_assert(ts_config_index_name(&c, 1, name, sizeof(name)));
+	ck_assert_str_eq(name, "10.9.0.0/16");
+	ts_config_free(&c);
+}
+END_TEST
+
+START_TEST(bad_local_subnets_are_errors)
+{
+	expect_error("<LocalSubnet \"a\">\n Prefix \"10.0.0.1/8\"\n</LocalSubnet>",
+		     "Prefix \"10.0.0.1/8\" in LocalSubnet \"a\": host bits are set", NULL);
+	expect_error("<LocalSubnet \"a\">\n</LocalSubnet>", "LocalSubnet \"a\" has no Prefix", NULL);
+	expect_error("<LocalSubnet \"a\">\n Prefix \"10.0.0.0/8\"\n</LocalSubnet>\n"
+		     "<LocalSubnet \"b\">\n Prefix \"10.0.0.0/8\"\n</LocalSubnet>",
+		     "in LocalSubnet \"b\" is already in LocalSubnet \"a\"", NULL);
+	expect_error("<LocalSubnet \"a\">\n Prefix \"10.0.0.0/8\"\n</LocalSubnet>\n"
+		     "<LocalSubnet \"a\">\n Prefix \"11.0.0.0/8\"\n</LocalSubnet>",
+		     "LocalSubnet \"a\" is configured more than once", NULL);
+	expect_error("LocalSubnet \"10.0.0.0/8\"\n<Subnet \"back-to-back\">\n"
+		     " Prefix \"11.0.0.0/8\"\n</Subnet>",
+		     "Subnet \"back-to-back\": names may not contain \"-to-\"", NULL);
+	expect_error("<LocalSubnet \"x-to-y\">\n Prefix \"11.0.0.0/8\"\n</LocalSubnet>",
+		     "LocalSubnet \"x-to-y\": names may not contain \"-to-\"", NULL);
+	expect_error("<LocalSubnet \"bad name\">\n Prefix \"11.0.0.0/8\"\n</LocalSubnet>",
+		     "LocalSubnet \"bad name\": character ' '", NULL);
+}
+END_TEST
+
+START_TEST(same_prefix_may_be_local_and_remote)
+{
+	struct ts_config c;
+	struct errs e;
+
+	ck_assert_int_eq(parse("LocalSubnet \"10.0.0.0/8\"\nSubnet \"10.0.0.0/8\"\n", &c, &e), 0);
+	ts_config_free(&c);
+}
+END_TEST
+
+START_TEST(pair_names_must_fit_collectd)
+{
+	char text[1024];
+
+	snprintf(text, sizeof(text),
+		 "<LocalSubnet \"%063d\">\n Prefix \"10.0.0.0/8\"\n</LocalSubnet>\n"
+		 "<Subnet \"%063d\">\n Prefix \"11.0.0.0/8\"\n</Subnet>\n", 1, 2);
+	expect_error(text, "would be 130 characters, collectd allows 127",
+		     "shorten the LocalSubnet or Subnet name");
+}
+END_TEST
+
+START_TEST(max_prefixes_counts_local_prefixes_too)
+{
+	expect_error("MaxPrefixes 2\nSubnet \"10.0.0.0/8\"\nSubnet \"11.0.0.0/8\"\n"
+		     "LocalSubnet \"12.0.0.0/8\"\n",
+		     "MaxPrefixes 2 is exceeded: 3 prefixes are configured", NULL);
+}
+END_TEST
+
 static Suite *tsconf_suite(void)
 {
 	Suite *s = suite_create("tsconf");
@@ -575,6 +752,19 @@ static Suite *tsconf_suite(void)
 	tcase_add_test(tc, bad_option_values_are_errors);
 	tcase_add_test(tc, too_many_prefixes_is_an_error);
 	tcase_add_test(tc, every_error_is_reported);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("rtt-health-pairs-ports");
+	tcase_add_test(tc, rtt_and_health_options);
+	tcase_add_test(tc, bad_rtt_and_health_values);
+	tcase_add_test(tc, ports_and_ranges_set_the_filter);
+	tcase_add_test(tc, bad_ports_are_errors);
+	tcase_add_test(tc, local_subnets_make_pairs);
+	tcase_add_test(tc, without_local_subnets_instances_are_subnet_names);
+	tcase_add_test(tc, bad_local_subnets_are_errors);
+	tcase_add_test(tc, same_prefix_may_be_local_and_remote);
+	tcase_add_test(tc, pair_names_must_fit_collectd);
+	tcase_add_test(tc, max_prefixes_counts_local_prefixes_too);
 	suite_add_tcase(s, tc);
 	return s;
 }

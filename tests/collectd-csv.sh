@@ -59,6 +59,36 @@ for s in web db 198.18.98.0/24; do
 		ts_fail "csv $s: want rx tx '$want', got '$got'"
 done
 [ -n "$(ts_csv_last "$d" other)" ] && ts_pass "csv other is written" || ts_fail "no csv for other"
+
+# Connections and RTT through the real daemon: web served 2 connections (db clients)
+# and was the client of 1; every connection closed on both ends.
+csv_value() { # INSTANCE FILE-PREFIX: the newest value
+	cat "$d"/csv/tstest/tcpsubnet-"$(echo "$1" | tr / _)"/"$2"-2* 2>/dev/null |
+		tail -n 1 | cut -d, -f2
+}
+for row in "web connections-opened-active 2" "web connections-opened-passive 1" \
+	"web connections-closed 3" "db connections-opened-passive 2" "db connections-closed 2" \
+	"198.18.98.0/24 connections-opened-active 1" "db derive-retransmit-segments 0"; do
+	set -- $row
+	got=$(csv_value "$1" "$2")
+	[ "$got" = "$3" ] && ts_pass "csv $1 $2 = $got" || ts_fail "csv $1 $2: want $3, got '$got'"
+done
+samples=$(csv_value web derive-rtt-samples)
+[ "${samples:-0}" -gt 0 ] && ts_pass "csv web rtt-samples = $samples" || ts_fail "no RTT samples for web"
+# Percentiles exist only for intervals that had samples, and loopback RTT is < 10 ms.
+p50=$(grep -hv epoch "$d"/csv/tstest/tcpsubnet-web/latency-rtt-percentile-50-* 2>/dev/null | head -n 1 |
+	cut -d, -f2)
+if [ -n "$p50" ] && awk -v p="$p50" 'BEGIN { exit !(p > 0 && p < 0.01) }'; then
+	ts_pass "csv web rtt-percentile-50 = $p50 s"
+else
+	ts_fail "csv web rtt-percentile-50: '$p50'"
+fi
+ls "$d"/csv/tstest/tcpsubnet-web/bucket-rtt-67.1089_inf-* >/dev/null 2>&1 &&
+	ts_pass "csv bucket files, open top rtt-67.1089_inf" || ts_fail "no bucket-rtt-67.1089_inf file"
+rows=$(grep -vc epoch "$d"/csv/tstest/tcpsubnet-db/latency-rtt-average-* 2>/dev/null)
+all=$(grep -vc epoch "$d"/csv/tstest/tcpsubnet-db/derive-rtt-samples-* 2>/dev/null)
+[ "${rows:-0}" -lt "${all:-0}" ] && ts_pass "db: rtt-average in $rows of $all cycles (none without samples)" ||
+	ts_fail "db: rtt-average in $rows of $all cycles"
 n=$(grep -c "tcpsubnet plugin: attach mode " "$d/collectd.log")
 [ "$n" = 1 ] && ts_pass "one attach mode line: $(grep "attach mode" "$d/collectd.log")" ||
 	ts_fail "want one attach mode line in the log, got $n"

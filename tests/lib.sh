@@ -118,7 +118,7 @@ ts_check_exact() {
 	shift
 	for s in "$@"; do
 		want=$(ts_sum "$TS_TMP/expect" | awk -v s="$s" '$1 == s { print $2, $3 }')
-		got=$(awk -v s="$s" '$1 == s { print $2, $3 }' "$TS_TMP/got")
+		got=$(awk -v s="$s" '$1 == s && $2 == "if_octets" { print $3, $4 }' "$TS_TMP/got")
 		[ -n "$want" ] || want="0 0"
 		if [ "$want" = "$got" ]; then
 			ts_pass "$what: $s rx tx = $got"
@@ -132,7 +132,7 @@ ts_check_exact() {
 ts_check_at_least() {
 	local what=$1 s=$2 want got
 	want=$(ts_sum "$TS_TMP/expect" | awk -v s="$s" '$1 == s { print $2, $3 }')
-	got=$(awk -v s="$s" '$1 == s { print $2, $3 }' "$TS_TMP/got")
+	got=$(awk -v s="$s" '$1 == s && $2 == "if_octets" { print $3, $4 }' "$TS_TMP/got")
 	if echo "${want:-0 0} ${got:-x x}" | awk '{ exit !($3 >= $1 && $4 >= $2) }'; then
 		ts_pass "$what: $s rx tx = $got (>= $want moved by the test)"
 	else
@@ -216,4 +216,45 @@ ts_csv_last() {
 	local inst
 	inst=$(echo "$2" | tr / _)
 	cat "$1"/csv/tstest/tcpsubnet-"$inst"/if_octets-* 2>/dev/null | tail -n 1 | tr , ' '
+}
+
+# ts_delay_link NAME NS_A ADDR4_A ADDR6_A NS_B ADDR4_B ADDR6_B DELAY_MS [ts-delay opts]:
+# two namespaces joined by tests/ts-delay (a tun relay holding each packet DELAY_MS),
+# so TCP between ADDR_A and ADDR_B sees an RTT of about 2 x DELAY_MS. The relay is
+# stopped and the namespaces deleted at exit.
+ts_delay_link() {
+	local name=$1 na=$2 a4=$3 a6=$4 nb=$5 b4=$6 b6=$7 ms=$8 i
+	shift 8
+	ip netns add "$na" && ip netns add "$nb" || ts_skip "cannot create network namespaces"
+	TS_NETNS="$TS_NETNS $na $nb"
+	"$top_builddir/tests/ts-delay" --tun "${name}a" --tun "${name}b" --delay-ms "$ms" "$@" \
+		>"$TS_TMP/$name.ready" 2>"$TS_TMP/$name.log" &
+	TS_NETNS_PIDS="${TS_NETNS_PIDS:-} $!"
+	for i in $(seq 1 50); do
+		grep -q ready "$TS_TMP/$name.ready" 2>/dev/null && break
+		sleep 0.1
+	done
+	grep -q ready "$TS_TMP/$name.ready" ||
+		ts_skip "tun devices unavailable: $(cat "$TS_TMP/$name.log")"
+	ip link set "${name}a" netns "$na" && ip link set "${name}b" netns "$nb"
+	for i in "$na ${name}a $a4 $a6 $b4 $b6" "$nb ${name}b $b4 $b6 $a4 $a6"; do
+		# shellcheck disable=SC2086
+		set -- $i
+		ip -n "$1" link set lo up
+		ip -n "$1" link set "$2" up
+		ip -n "$1" addr add "$3/32" dev "$2"
+		ip -n "$1" addr add "$4/128" dev "$2" nodad
+		ip -n "$1" route add "$5/32" dev "$2"
+		ip -n "$1" route add "$6/128" dev "$2"
+	done
+}
+
+# ts_field LINE KEY: the value of KEY=... in a ts-traffic output line.
+ts_field() {
+	echo "$1" | tr ' ' '\n' | sed -n "s/^$2=//p"
+}
+
+# ts_value INSTANCE TYPE-INSTANCE: a value from ts-probe's output in $TS_TMP/got.
+ts_value() {
+	awk -v i="$1" -v t="$2" '$1 == i && $2 == t { print $3 }' "$TS_TMP/got"
 }

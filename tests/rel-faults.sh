@@ -149,12 +149,12 @@ fi
 
 # ---- subnet map fill fails (what a memory cgroup limit does to the trie) ----
 fault "subnet map update fails (ENOMEM at the 2nd prefix), AttachMode auto" "$TS_TMP/good" \
-	"~tcpsubnet plugin: no attach method works on this kernel: .*filling the subnet map failed at prefix 2001:db8:8138::/48 (Cannot allocate memory).*" \
+	"~tcpsubnet plugin: no attach method works on this kernel: .*filling the subnets map failed at prefix 2001:db8:8138::/48 (Cannot allocate memory).*" \
 	env LD_PRELOAD="$TS_FAULT_LIB" TS_FAULT_LPM_FAIL_AT=2
 { cat "$TS_TMP/good"; echo 'AttachMode "tracepoint"'; } >"$TS_TMP/fill.tp"
 if ! echo "$impossible" | grep -q tracepoint; then
 	fault "subnet map update fails (E2BIG at the 1st prefix), AttachMode tracepoint" "$TS_TMP/fill.tp" \
-		"tcpsubnet plugin: AttachMode \"tracepoint\" does not work on this kernel: filling the subnet map failed at prefix 198.19.138.0/24 (Argument list too long); use AttachMode \"auto\"" \
+		"tcpsubnet plugin: AttachMode \"tracepoint\" does not work on this kernel: filling the subnets map failed at prefix 198.19.138.0/24 (Argument list too long); use AttachMode \"auto\"" \
 		env LD_PRELOAD="$TS_FAULT_LIB" TS_FAULT_LPM_FAIL_AT=1:7
 fi
 
@@ -218,7 +218,7 @@ rel_stop "$d"
 rel_errors "$d" | sort | uniq -c >"$TS_TMP/read-errors"
 n_err=$(awk '{ n += $1 } END { print n + 0 }' "$TS_TMP/read-errors")
 if [ "$(wc -l <"$TS_TMP/read-errors")" = 1 ] &&
-	grep -q "tcpsubnet plugin: reading the counters of subnet id 0 failed (Input/output error)$" "$TS_TMP/read-errors" &&
+	grep -q "tcpsubnet plugin: reading counter slot 0 failed (Input/output error)$" "$TS_TMP/read-errors" &&
 	[ "$rows_during" -le 1 ]; then
 	rel_pass "counter reads failing for 2.5 s: $n_err failed reads, each one line: $(sed 's/^ *[0-9]* //' "$TS_TMP/read-errors"); $rows_during values dispatched meanwhile"
 else

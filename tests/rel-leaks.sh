@@ -74,7 +74,7 @@ while [ $i -lt $((cycles / 10)) ]; do
 	: >"$d/collectd.log"
 	if ! env LD_PRELOAD="$TS_FAULT_LIB" TS_FAULT_LPM_FAIL_AT=1 \
 		"$COLLECTD" -T -f -C "$d/collectd.conf" >"$d/stdout" 2>&1 &&
-		grep -q "filling the subnet map failed" "$d/collectd.log"; then
+		grep -q "filling the subnets map failed" "$d/collectd.log"; then
 		failed_ok=$((failed_ok + 1))
 	fi
 	i=$((i + 1))

@@ -44,7 +44,7 @@ rel_plugins() {
 	[ -x "$COLLECTD" ] || ts_skip "collectd is not installed ($COLLECTD)"
 	REL_PLUGINS=$TS_TMP/plugins
 	mkdir -p "$REL_PLUGINS"
-	for p in csv logfile load; do
+	for p in csv logfile load match_regex; do
 		cp "/usr/lib/collectd/$p.so" "$REL_PLUGINS/" || ts_skip "collectd plugin $p.so missing"
 	done
 	cp "$top_builddir/.libs/tcpsubnet.so" "$REL_PLUGINS/" || { ts_fail "plugin not built"; exit 1; }
@@ -84,6 +84,24 @@ LoadPlugin logfile
 CONF
 		if [ "$writer" = csv ]; then
 			printf 'LoadPlugin csv\n<Plugin csv>\n  DataDir "%s/csv"\n  StoreRates false\n</Plugin>\n' "$dir"
+			# Only byte counters and the bystander reach the writer: the RTT
+			# buckets, percentiles and connection counts are still dispatched
+			# (and cached), but tens of csv files per read cycle at 100 reads a
+			# second would swamp collectd's write thread and its memory.
+			cat <<'CHAIN'
+LoadPlugin match_regex
+PostCacheChain "TsWrite"
+<Chain "TsWrite">
+  <Rule "bytes-and-load">
+    <Match "regex">
+      Type "^(if_octets|load)$"
+    </Match>
+    Target "write"
+    Target "stop"
+  </Rule>
+  Target "stop"
+</Chain>
+CHAIN
 		fi
 		printf 'LoadPlugin load\nLoadPlugin tcpsubnet\n<Plugin tcpsubnet>\n'
 	} >"$dir/collectd.conf"

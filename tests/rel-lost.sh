@@ -11,7 +11,7 @@
 #   - reads kept happening during the traffic (figures printed), and both CPUs' counter
 #     slots in the kernel hold bytes (bpftool dumps the per-CPU map).
 # A read during heavy traffic does not block the datapath: the same streams run once
-# with collectd reading every millisecond and once with it reading once, for
+# with collectd reading every 5 ms and once with it reading once, for
 # TS_REL_TPUT_SECONDS (10; distcheck 3) each; the throughput ratio is printed. Reads
 # take no lock the datapath waits on (per-CPU slots, lock-free array lookup), so the
 # only cost is the CPU time the reader uses on this 2-CPU machine; the test asserts
@@ -80,7 +80,7 @@ percpu=""
 for id in $(sed -n 's/^map_id:[[:space:]]*//p' /proc/"$REL_PID"/fdinfo/* 2>/dev/null | sort -u); do
 	bpftool map show id "$id" 2>/dev/null | grep -q "name counters " || continue
 	percpu=$(bpftool -j map dump id "$id" 2>/dev/null | tr '{' '\n' |
-		sed -n 's/^"cpu":\([0-9]*\),"value":$/\1/p; s/^"rx_bytes":\([0-9]*\),"tx_bytes":\([0-9]*\)}.*/\1 \2/p' |
+		sed -n 's/^"cpu":\([0-9]*\),"value":$/\1/p; s/^"rx_bytes":\([0-9]*\),"tx_bytes":\([0-9]*\)[,}].*/\1 \2/p' |
 		awk 'NF == 1 { cpu = $1; next } { rx[cpu] += $1; tx[cpu] += $2 }
 			END { for (c in rx) printf "CPU %s rx=%.0f tx=%.0f\n", c, rx[c], tx[c] }' |
 		sort | paste -sd ';' -)
@@ -171,7 +171,7 @@ tput_secs_full=$tput_secs
 tput_secs=$half
 fast=0 slow=0 fast_reads=0 slow_reads=0 fast_ticks=0
 for round in 1 2; do
-	tput 0.001
+	tput 0.005
 	fast=$((fast + TPUT)) fast_reads=$((fast_reads + TPUT_READS)) fast_ticks=$((fast_ticks + TPUT_TICKS))
 	tput 1000
 	slow=$((slow + TPUT)) slow_reads=$((slow_reads + TPUT_READS))
@@ -182,7 +182,7 @@ ratio=$(awk -v f="$fast" -v s="$slow" 'BEGIN { printf "%.3f", f / s }')
 hz=$(getconf CLK_TCK)
 cost=$(awk -v t="$fast_ticks" -v hz="$hz" -v n="$fast_reads" \
 	'BEGIN { printf "collectd used %.2f s of CPU, %.0f us per read cycle", t / hz, n ? t / hz / n * 1e6 : 0 }')
-msg="$cost; throughput with reads every 1 ms ($fast_reads reads in $tput_secs s): $(awk -v f="$fast" 'BEGIN { printf "%.0f MB/s", f / 1e6 }'); with $slow_reads reads in $tput_secs s: $(awk -v s="$slow" 'BEGIN { printf "%.0f MB/s", s / 1e6 }'); ratio $ratio"
+msg="$cost; throughput with reads every 5 ms ($fast_reads reads in $tput_secs s): $(awk -v f="$fast" 'BEGIN { printf "%.0f MB/s", f / 1e6 }'); with $slow_reads reads in $tput_secs s: $(awk -v s="$slow" 'BEGIN { printf "%.0f MB/s", s / 1e6 }'); ratio $ratio"
 if awk -v r="$ratio" 'BEGIN { exit !(r > 0.5) }' && [ "$fast_reads" -gt "$((tput_secs * 100))" ]; then
 	rel_pass "$msg"
 else

@@ -2,8 +2,9 @@
 /*
  * ts-probe: the plugin's kernel side without collectd, for tests. Loads the BPF object
  * with a configuration written in collectd syntax (the lines inside <Plugin tcpsubnet>),
- * runs a command, then prints "instance rx tx" per subnet, exactly what the plugin would
- * dispatch after that command.
+ * runs a command, then prints every value the plugin would dispatch after it, one per
+ * line: "instance type[-type_instance] value [value]" (if_octets: "instance if_octets rx
+ * tx"). RTT figures cover the whole run as one interval.
  *
  *   ts-probe CONFIG-FILE [-- COMMAND ARGS...]
  */
@@ -14,9 +15,34 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <time.h>
+
 #include "cfgtext.h"
 #include "tsbpf.h"
 #include "tsconf.h"
+#include "tsvalues.h"
+
+static void print_value(void *ctx, const struct ts_value *v)
+{
+	(void)ctx;
+	printf("%s %s%s%s", v->plugin_instance, v->type, v->type_instance[0] ? "-" : "",
+	       v->type_instance);
+	for (int i = 0; i < v->n; i++) {
+		if (v->derive)
+			printf(" %llu", (unsigned long long)v->d[i]);
+		else
+			printf(" %.9g", v->g);
+	}
+	printf("\n");
+}
+
+static double now_s(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
 
 static void print_line(void *ctx, const char *line)
 {
@@ -61,6 +87,9 @@ int main(int argc, char **argv)
 {
 	struct ts_config conf;
 	struct ts_counters *totals;
+	struct ts_hist *rtt_now, *rtt_prev;
+	double t0;
+	size_t n;
 	struct ts_citem *root;
 	struct ts_bpf *bpf;
 	char err[1024], *text;
@@ -92,6 +121,7 @@ int main(int argc, char **argv)
 		return 3;
 	}
 	fprintf(stderr, "[info] tcpsubnet plugin: attach mode %s\n", ts_bpf_choice(bpf));
+	t0 = now_s();
 
 	if (argc > 3) {
 		pid_t pid = fork();
@@ -107,19 +137,18 @@ int main(int argc, char **argv)
 		}
 	}
 
-	totals = calloc(conf.n_subnets + 1, sizeof(*totals));
-	if (totals == NULL || ts_bpf_read(bpf, totals, err, sizeof(err)) != 0) {
-		fprintf(stderr, "ts-probe: %s\n", totals ? err : "out of memory");
+	n = ts_config_index_count(&conf);
+	totals = calloc(n, sizeof(*totals));
+	rtt_now = calloc(n, sizeof(*rtt_now));
+	rtt_prev = calloc(n, sizeof(*rtt_prev));
+	if (!totals || !rtt_now || !rtt_prev ||
+	    ts_bpf_read(bpf, totals, rtt_now, err, sizeof(err)) != 0) {
+		fprintf(stderr, "ts-probe: %s\n", totals && rtt_now && rtt_prev ? err : "no memory");
 		return 4;
 	}
-	for (uint32_t id = 1; id <= conf.n_subnets; id++)
-		printf("%s %llu %llu\n", ts_config_instance(&conf, id),
-		       (unsigned long long)totals[id].rx_bytes,
-		       (unsigned long long)totals[id].tx_bytes);
-	if (conf.report_unmatched)
-		printf("%s %llu %llu\n", TS_UNMATCHED_NAME,
-		       (unsigned long long)totals[0].rx_bytes,
-		       (unsigned long long)totals[0].tx_bytes);
+	ts_values_emit(&conf, totals, rtt_now, rtt_prev, now_s() - t0, print_value, NULL);
+	free(rtt_now);
+	free(rtt_prev);
 	free(totals);
 	ts_bpf_close(bpf);
 	ts_config_free(&conf);

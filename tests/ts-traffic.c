@@ -18,8 +18,10 @@
 #include <fcntl.h>
 #include <getopt.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <poll.h>
 #include <pthread.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -64,6 +66,7 @@ struct server_ctx {
 	unsigned long long s2c_sent;
 	unsigned long long bytes;
 	struct sockaddr_storage local, peer;
+	struct tcp_info info;
 };
 
 static void die(const char *what)
@@ -72,6 +75,45 @@ static void die(const char *what)
 
 	fprintf(stderr, "ts-traffic: %s: %s\n", what, strerror(e));
 	exit(1);
+}
+
+/*
+ * TCP_INFO once everything this socket sent (FIN included) is acknowledged: from then
+ * on it retransmits nothing, so tcpi_total_retrans is final. Gives up after 10 s.
+ */
+static void settled_info(int fd, struct tcp_info *ti)
+{
+	for (int i = 0; i < 10000; i++) {
+		socklen_t len = sizeof(*ti);
+
+		memset(ti, 0, sizeof(*ti));
+		if (getsockopt(fd, IPPROTO_TCP, TCP_INFO, ti, &len) < 0)
+			die("getsockopt(TCP_INFO)");
+		if (ti->tcpi_unacked == 0)
+			return;
+		usleep(1000);
+	}
+	fprintf(stderr, "ts-traffic: data still unacknowledged after 10 s\n");
+	exit(1);
+}
+
+static void die_msg(const char *msg);
+
+/*
+ * Sockets belong to the namespace of the thread that creates them: switching before
+ * each socket() puts the two ends in different namespaces (e.g. either side of a
+ * delaying relay) while one process still sees both byte counts.
+ */
+static void enter_netns(const char *name)
+{
+	char path[256];
+	int fd;
+
+	snprintf(path, sizeof(path), "%s%s", strchr(name, '/') ? "" : "/run/netns/", name);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0 || setns(fd, CLONE_NEWNET) < 0)
+		die(path);
+	close(fd);
 }
 
 static void die_msg(const char *msg)
@@ -106,8 +148,12 @@ static void usage(FILE *f)
 		"                  --connect address)\n"
 		"  --bytes N       approximate payload per direction (default 1000000)\n"
 		"  --reply-bytes M payload server to client (default: N)\n"
+		"  --server-netns NS, --client-netns NS\n"
+		"                  create that end's socket in network namespace NS\n"
 		"  --port P        listening port (default 0: kernel picks)\n"
-		"Prints: c2s=N s2c=N client=ADDR server=ADDR peer_seen_by_server=ADDR\n");
+		"Prints: c2s=N s2c=N client=ADDR server=ADDR peer_seen_by_server=ADDR\n"
+		"        rtt_client_us=N rtt_server_us=N retrans_client=N retrans_server=N\n"
+		"        (TCP_INFO tcpi_rtt and tcpi_total_retrans once all data is acked)\n");
 }
 
 /* ---- addresses --------------------------------------------------------- */
@@ -419,6 +465,7 @@ static void *server_main(void *arg)
 	}
 	if (shutdown(fd, SHUT_WR) < 0)
 		die("shutdown(server)");
+	settled_info(fd, &sc->info);
 	if (close(fd) < 0)
 		die("close(server)");
 	return NULL;
@@ -492,13 +539,17 @@ int main(int argc, char **argv)
 		{ "bytes", required_argument, NULL, 'n' },
 		{ "port", required_argument, NULL, 'p' },
 		{ "reply-bytes", required_argument, NULL, 'r' },
+		{ "server-netns", required_argument, NULL, 'S' },
+		{ "client-netns", required_argument, NULL, 'C' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
 	const char *listen_s = NULL, *connect_s = NULL, *bind_s = NULL;
+	const char *server_ns = NULL, *client_ns = NULL;
 	unsigned long long bytes = 1000000, sent = 0, received = 0, reply = ~0ULL;
 	unsigned long port = 0;
 	struct sockaddr_storage laddr, caddr, baddr, cl_local;
+	struct tcp_info cl_info;
 	static struct server_ctx sc;
 	static unsigned char buf[RECV_BUF_SIZE];
 	char a1[INET6_ADDRSTRLEN], a2[INET6_ADDRSTRLEN], a3[INET6_ADDRSTRLEN];
@@ -530,6 +581,12 @@ int main(int argc, char **argv)
 			bytes = strtoull(optarg, &end, 10);
 			if (errno || end == optarg || *end || optarg[0] == '-')
 				die_msg("invalid --bytes value");
+			break;
+		case 'S':
+			server_ns = optarg;
+			break;
+		case 'C':
+			client_ns = optarg;
 			break;
 		case 'r':
 			errno = 0;
@@ -624,6 +681,8 @@ int main(int argc, char **argv)
 		die("pipe");
 
 	/* Listener. */
+	if (server_ns)
+		enter_netns(server_ns);
 	lfd = make_socket(laddr.ss_family,
 			  strcmp(listen_s, "dual") && !is_mapped(&laddr));
 	set_port(&laddr, (uint16_t)port);
@@ -648,6 +707,8 @@ int main(int argc, char **argv)
 	}
 
 	/* Client. */
+	if (client_ns)
+		enter_netns(client_ns);
 	fd = make_socket(caddr.ss_family, !is_mapped(&caddr));
 	opt = C2S_SOCKBUF;
 	if (setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &opt, sizeof(opt)) < 0)
@@ -705,6 +766,7 @@ int main(int argc, char **argv)
 		received += (unsigned long long)r;
 	}
 
+	settled_info(fd, &cl_info);
 	err = pthread_join(th, NULL);
 	if (err) {
 		errno = err;
@@ -727,10 +789,12 @@ int main(int argc, char **argv)
 		return 1;
 	}
 
-	printf("c2s=%llu s2c=%llu client=%s server=%s peer_seen_by_server=%s\n",
+	printf("c2s=%llu s2c=%llu client=%s server=%s peer_seen_by_server=%s "
+	       "rtt_client_us=%u rtt_server_us=%u retrans_client=%u retrans_server=%u\n",
 	       sent, received, addr_str(&cl_local, a1, sizeof(a1)),
 	       addr_str(&sc.local, a2, sizeof(a2)),
-	       addr_str(&sc.peer, a3, sizeof(a3)));
+	       addr_str(&sc.peer, a3, sizeof(a3)), cl_info.tcpi_rtt, sc.info.tcpi_rtt,
+	       cl_info.tcpi_total_retrans, sc.info.tcpi_total_retrans);
 	if (fflush(stdout) == EOF)
 		die("fflush(stdout)");
 	return 0;

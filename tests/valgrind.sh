@@ -39,7 +39,7 @@ control() {
 control leak "definitely lost in"
 control uninit "Conditional jump or move depends on uninitialised value"
 
-for t in check_tsconf check_badconf; do
+for t in check_tsconf check_tshist check_badconf; do
 	rc=0
 	# shellcheck disable=SC2086
 	$VG --log-file="$TS_TMP/$t.vg" "$B/$t" >"$TS_TMP/$t.out" 2>&1 || rc=$?
@@ -61,7 +61,9 @@ vg_collectd() {
 	n_vg=$((n_vg + 1))
 	d=$TS_TMP/vg$n_vg
 	shift 3
-	rel_conf "$d" "$block" 1
+	# No writer: collectd itself leaks the name of a configured chain (cf_read), and
+	# the csv setup of rel_conf has one; the plugin's paths are the same without it.
+	rel_conf "$d" "$block" 1 "" none
 	# shellcheck disable=SC2086
 	env "$@" $VG --log-file="$d/vg.log" "$COLLECTD" -T -f -C "$d/collectd.conf" \
 		>"$d/stdout" 2>&1 || rc=$?
@@ -94,6 +96,6 @@ for mode in $modes; do
 	vg_collectd "AttachMode $mode" "$TS_TMP/mode.$mode" \
 		"tcpsubnet plugin: attach mode $mode\|tcpsubnet plugin: AttachMode \"$mode\" does not work"
 done
-vg_collectd "trie fill failure" "$TS_TMP/good" "tcpsubnet plugin: no attach method works\|filling the subnet map failed" \
+vg_collectd "trie fill failure" "$TS_TMP/good" "tcpsubnet plugin: no attach method works\|filling the subnets map failed" \
 	LD_PRELOAD="$TS_FAULT_LIB" TS_FAULT_LPM_FAIL_AT=2
 rel_done "valgrind memcheck finds no errors and no leaks"

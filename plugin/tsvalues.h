@@ -1,0 +1,40 @@
+/* SPDX-License-Identifier: GPL-2.0-only */
+/*
+ * What the plugin dispatches each read cycle, as plain data (pure C): identifiers,
+ * types and values of every counter slot, from the summed kernel counters and the
+ * previous cycle's RTT histograms. The collectd glue turns each into a value_list_t;
+ * test tools print them.
+ */
+#ifndef TSVALUES_H
+#define TSVALUES_H
+
+#include <linux/types.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "tsconf.h"
+#include "tshist.h"
+#include "../bpf/tcpsubnet.h"
+
+struct ts_value {
+	const char *plugin_instance;
+	const char *type;	   /* a type of collectd's stock types.db */
+	const char *type_instance; /* "" for none */
+	int n;			   /* 1, or 2 for if_octets (rx, tx) */
+	bool derive;		   /* DERIVE in d[], else GAUGE in g */
+	uint64_t d[2];
+	double g;
+};
+
+typedef void (*ts_value_fn)(void *ctx, const struct ts_value *v);
+
+/*
+ * Emits the values of every reported counter slot. rtt_now/rtt_prev have
+ * ts_config_index_count() entries (NULL when RTT is off); rtt_prev is updated to
+ * rtt_now. elapsed is the length of the interval in seconds (bucket rates).
+ */
+void ts_values_emit(const struct ts_config *c, const struct ts_counters *totals,
+		    const struct ts_hist *rtt_now, struct ts_hist *rtt_prev, double elapsed,
+		    ts_value_fn fn, void *ctx);
+
+#endif /* TSVALUES_H */
