@@ -99,8 +99,9 @@ else
 		sleep 0.5
 		i=$((i + 1))
 	done
+	gone=$(comm -23 "$TS_TMP/inv.before" "$TS_TMP/inv.after" | wc -l)
 	if [ -z "$leaked" ]; then
-		rel_pass "bpftool lists differ only by $(wc -l <"$TS_TMP/new") objects that other live processes hold (e.g. $(head -n 3 "$TS_TMP/new" | tr '\n' ' ')); none left by collectd"
+		rel_pass "no BPF object left behind: bpftool lists changed only by other processes meanwhile ($(wc -l <"$TS_TMP/new") objects added and held by them, $gone removed)"
 	else
 		rel_fail "BPF objects left behind: $leaked"
 	fi
