@@ -12,6 +12,7 @@
 # python3 earlier in PATH (pyenv, a venv) would not see them.
 TB_PYTHON=/usr/bin/python3
 TB_PY=$top_srcdir/tests/tb-check.py
+export PYTHONDONTWRITEBYTECODE=1 # nothing written next to the sources (distcheck)
 TB_SERVER_PIDS="" # "own-pid:wrapper-pid" of every server, stopped at exit
 TB_TIMEOUT=300    # hard bound on every server's life, should the test itself be killed
 
@@ -69,17 +70,22 @@ tb_start_server() {
 	echo "$name: pid $own"
 }
 
-# tb_stop_server OWN:WRAPPER: SIGTERM to the server's own PID, then waits for it
-# (KILL after 15 s); the timeout wrapper ends with it.
+# tb_stop_server OWN:WRAPPER: SIGTERM to the server's own PID, waits until it is gone
+# (KILL after 15 s), then reaps its timeout wrapper, which ends with it.
 tb_stop_server() {
 	local own=${1%%:*} wrapper=${1##*:} i
-	[ "$own" != x ] && kill "$own" 2>/dev/null
-	for i in $(seq 1 150); do
-		kill -0 "$wrapper" 2>/dev/null || break
-		sleep 0.1
-	done
-	kill -9 "$own" "$wrapper" 2>/dev/null
+	if [ "$own" != x ]; then
+		kill "$own" 2>/dev/null
+		for i in $(seq 1 150); do
+			kill -0 "$own" 2>/dev/null || break
+			sleep 0.1
+		done
+		kill -9 "$own" 2>/dev/null
+	else
+		kill "$wrapper" 2>/dev/null
+	fi
 	wait "$wrapper" 2>/dev/null
+	kill -0 "$own" 2>/dev/null || echo "server pid $own stopped"
 	TB_SERVER_PIDS=$(echo "$TB_SERVER_PIDS" | tr ' ' '\n' | grep -vx "$1" | tr '\n' ' ')
 	return 0
 }
