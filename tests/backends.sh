@@ -160,18 +160,25 @@ tb_traffic() {
 		ts_fail "the relay caused no retransmission: the retransmit figures prove nothing"
 }
 
-# tb_collectd_run DIR WRITER-CONF-FILE: a real collectd (lib.sh's configuration: csv
-# with absolute values, Interval 1, the plugin block above) plus the writers in
-# WRITER-CONF-FILE; moves the traffic once the plugin dispatches, waits for a read
-# cycle after it, then stops collectd (which flushes its writers).
-tb_collectd_run() {
-	local d=$1 done_at last i p
+# tb_collectd_conf DIR WRITER-CONF-FILE: lib.sh's collectd configuration (csv with
+# absolute values, Interval 1) with the plugin block above, plus the writers in
+# WRITER-CONF-FILE (their plugins copied next to the others).
+tb_collectd_conf() {
+	local d=$1 p
 	tb_plugin_block >"$TS_TMP/block"
 	ts_collectd_conf "$d" "$TS_TMP/block"
 	for p in $(sed -n 's/^ *<*LoadPlugin *"*\([a-z_0-9]*\).*/\1/p' "$2"); do
 		cp "/usr/lib/collectd/$p.so" "$d/plugins/" || ts_skip "collectd plugin $p.so missing"
 	done
 	cat "$2" >>"$d/collectd.conf"
+}
+
+# tb_collectd_run DIR WRITER-CONF-FILE: a real collectd as tb_collectd_conf sets it up;
+# moves the traffic once the plugin dispatches, waits for a read cycle after it, then
+# stops collectd (which flushes its writers).
+tb_collectd_run() {
+	local d=$1 done_at last i
+	tb_collectd_conf "$d" "$2"
 	ts_collectd_start "$d"
 	ts_wait_file "$d/csv/tstest/tcpsubnet-clients/if_octets-*" 20 ||
 		{ ts_fail "no tcpsubnet values after 20 s: $(cat "$d/collectd.log")"; exit 1; }

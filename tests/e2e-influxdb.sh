@@ -26,6 +26,7 @@ rpc=$(tb_free_port tcp)
 cd_split=$(tb_free_port udp)
 cd_join=$(tb_free_port udp)
 lp_udp=$(tb_free_port udp)
+lp_raw=$(tb_free_port udp)
 # Everything on loopback, on ports picked now (a system influxd may hold the defaults);
 # no usage reporting, no self-monitoring database. Inputs flush their batches after
 # 100 ms (the 10 s default would outlast the test).
@@ -71,16 +72,24 @@ bind-address = "127.0.0.1:$rpc"
   precision = "ms"
   batch-size = 100
   batch-timeout = "100ms"
+[[udp]]
+  enabled = true
+  bind-address = "127.0.0.1:$lp_raw"
+  database = "udp_raw"
+  precision = "ms"
+  batch-size = 100
+  batch-timeout = "100ms"
 CONF
 tb_start_server influxd "$x/influxd.pid" influxd -config "$x/influxdb.conf" -pidfile "$x/influxd.pid"
 tb_wait_tcp "$http" 30 || { ts_fail "influxd does not listen on $http: $(cat "$TS_TMP/influxd.out")"; exit 1; }
-for db in collectd collectd_join udp; do
+for db in collectd collectd_join udp udp_raw; do
 	"$TB_PYTHON" "$TB_PY" influx-query "$http" "" "CREATE DATABASE $db" >/dev/null ||
 		{ ts_fail "CREATE DATABASE $db: $(tail -n 5 "$TS_TMP/influxd.out")"; exit 1; }
 done
 
 # collectd's network plugin sends a packet when its buffer is full; FlushInterval 1
 # also sends what is buffered every second, so values arrive while the test runs.
+# write_influxdb_udp with StoreRates true, as docs/backends.md tells (see the end).
 cat >"$TS_TMP/writers" <<CONF
 <LoadPlugin network>
   FlushInterval 1
@@ -110,6 +119,32 @@ cat "$TS_TMP/expect"
 	"$TS_TMP/expect" || ts_fail "dashboards/influxdb.json (above)"
 if grep -q "field type conflict" "$TS_TMP/influxd.out"; then
 	ts_fail "influxd rejected points: $(grep -m1 "field type conflict" "$TS_TMP/influxd.out")"
+fi
+
+# write_influxdb_udp with its default StoreRates false writes DERIVE values as integers
+# and GAUGE values as floats into the same field "value" of the one measurement
+# "tcpsubnet": InfluxDB keeps the type that came first and drops the others, which is
+# why docs/backends.md asks for StoreRates true. A few idle read cycles show it.
+cat >"$TS_TMP/writers.raw" <<CONF
+LoadPlugin write_influxdb_udp
+<Plugin write_influxdb_udp>
+  Server "127.0.0.1" "$lp_raw"
+</Plugin>
+CONF
+tb_collectd_conf "$TS_TMP/collectd-raw" "$TS_TMP/writers.raw"
+ts_collectd_start "$TS_TMP/collectd-raw"
+"$TB_PYTHON" "$TB_PY" influx-wait-rows "$http" udp_raw \
+	"SELECT \"rx\" FROM \"tcpsubnet\" WHERE \"instance\" = 'clients'" 3 20 ||
+	ts_fail "write_influxdb_udp, StoreRates false: no 3 readings after 20 s"
+ts_collectd_stop
+"$TB_PYTHON" "$TB_PY" influx-storerates-false "$http" ||
+	ts_fail "write_influxdb_udp, StoreRates false: not as docs/backends.md says (above)"
+if grep -q 'field type conflict: input field \\"value\\" on measurement \\"tcpsubnet\\"' \
+	"$TS_TMP/influxd.out"; then
+	ts_pass "influxd: $(grep -o 'partial write: field type conflict.*dropped=[0-9]*' \
+		"$TS_TMP/influxd.out" | head -n 1)"
+else
+	ts_fail "influxd logged no field type conflict for tcpsubnet.value"
 fi
 for s in $TB_SERVER_PIDS; do tb_stop_server "$s"; done
 

@@ -9,6 +9,8 @@ which sees Debian's whisper and graphite-web modules):
   tb-check.py graphite-dashboard DASHBOARD WHISPER-DIR WORK-DIR CSV-DIR EXPECT
   tb-check.py influx-query PORT DB STATEMENT
   tb-check.py influx-wait PORT EXPECT SECONDS
+  tb-check.py influx-wait-rows PORT DB QUERY ROWS SECONDS
+  tb-check.py influx-storerates-false PORT
   tb-check.py influx PORT CSV-DIR EXPECT DOCS
   tb-check.py influx-dashboard DASHBOARD PORT EXPECT
 
@@ -756,6 +758,40 @@ def influx_check(port, csv_dir, expect_file, docs):
                   "moved %d" % (inst, key, total, len(rows), exp[inst][key]))
 
 
+def influx_wait_rows(port, db, q, n, seconds):
+    end = time.time() + float(seconds)
+    while time.time() < end:
+        try:
+            s = influx_series(port, db, q)
+            if s and len(s[0][3]) >= int(n):
+                return 0
+        except (OSError, RuntimeError):
+            pass
+        time.sleep(0.25)
+    return 1
+
+
+def influx_storerates_false(port):
+    """write_influxdb_udp, StoreRates false: the integers (DERIVE) came first each cycle,
+    so "value" is an integer field and every GAUGE point (bucket, latency) is gone."""
+    fields = set()
+    for name, _t, _c, rows in influx_series(port, "udp_raw", "SHOW FIELD KEYS"):
+        fields.update("%s %s %s" % (name, r[0], r[1]) for r in rows if name == "tcpsubnet")
+    check(fields == {"tcpsubnet rx integer", "tcpsubnet tx integer",
+                     "tcpsubnet value integer"},
+          "write_influxdb_udp, StoreRates false: fields %s" % sorted(fields))
+    # Points per type (SHOW SERIES would list the rejected ones too: influxd indexes a
+    # point's series before it finds the field type conflict).
+    kinds = {}
+    for _n, tags, _c, rows in influx_series(port, "udp_raw", 'SELECT count("value") FROM '
+                                            '"tcpsubnet" GROUP BY "type"'):
+        kinds[tags["type"]] = rows[0][1]
+    check(kinds.get("connections") and kinds.get("derive") and not kinds.get("bucket")
+          and not kinds.get("latency"),
+          "write_influxdb_udp, StoreRates false: points per type %s: no GAUGE value kept"
+          % sorted(kinds.items()))
+
+
 def influx_regex(values):
     """A Grafana multi-value variable in an InfluxQL regex: (a|b), regex-escaped."""
     esc = [re.sub(r"([\\^$.|?*+()\[\]{}/])", r"\\\1", v) for v in values]
@@ -837,8 +873,11 @@ def main(argv):
         return 0
     if cmd == "influx-wait":
         return influx_wait(*args)
+    if cmd == "influx-wait-rows":
+        return influx_wait_rows(*args)
     funcs = {"graphite": graphite_check, "graphite-dashboard": graphite_dashboard,
-             "influx": influx_check, "influx-dashboard": influx_dashboard}
+             "influx": influx_check, "influx-dashboard": influx_dashboard,
+             "influx-storerates-false": influx_storerates_false}
     if cmd not in funcs:
         print("tb-check.py: unknown command " + cmd, file=sys.stderr)
         return 2
