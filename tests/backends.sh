@@ -121,8 +121,9 @@ tb_link() {
 # tb_traffic: three connections client -> server over the delay link, a pause between
 # them so the figures spread over several read cycles. Writes $TS_TMP/expect, lines
 # "INSTANCE KEY VALUE" with the instance as collectd names it (after its '/' -> '_'):
-# rx, tx, opened-active, opened-passive, closed, retransmit-segments (exact), rtt (the
-# mean TCP_INFO tcpi_rtt in seconds of the sockets that sample that subnet).
+# rx, tx, opened-active, opened-passive, closed, retransmit-segments (exact); rtt,
+# rtt-min, rtt-max: the mean, least and largest TCP_INFO tcpi_rtt (seconds) of the
+# sockets that sample that subnet, at the end of their connections.
 tb_traffic() {
 	local out="$TS_TMP/moved" f line
 	: >"$out"
@@ -140,20 +141,25 @@ tb_traffic() {
 	# The client's socket has the server as peer (server subnets: tx = c2s, rx = s2c,
 	# active opens, its retransmits and RTT); the server's socket has the client as
 	# peer (clients: rx = c2s, tx = s2c, passive opens).
-	awk '{
+	awk 'function rtt(s, us) {
+		sum[s] += us; n[s]++
+		if (!(s in lo) || us < lo[s]) lo[s] = us
+		if (us > hi[s]) hi[s] = us
+	} {
 		for (i = 2; i <= NF; i++) { split($i, kv, "="); v[kv[1]] = kv[2] }
 		s = ($1 ~ /:/) ? "2001:db8:3501::_48" : "198.19.35.0_24"
 		rx[s] += v["s2c"]; tx[s] += v["c2s"]; act[s]++; cl[s]++
-		re[s] += v["retrans_client"]; rs[s] += v["rtt_client_us"]; n[s]++
+		re[s] += v["retrans_client"]; rtt(s, v["rtt_client_us"])
 		c = "clients"
 		rx[c] += v["c2s"]; tx[c] += v["s2c"]; pas[c]++; cl[c]++
-		re[c] += v["retrans_server"]; rs[c] += v["rtt_server_us"]; n[c]++
+		re[c] += v["retrans_server"]; rtt(c, v["rtt_server_us"])
 	} END {
 		for (s in n) {
 			printf "%s rx %d\n%s tx %d\n", s, rx[s], s, tx[s]
 			printf "%s opened-active %d\n%s opened-passive %d\n", s, act[s], s, pas[s]
 			printf "%s closed %d\n%s retransmit-segments %d\n", s, cl[s], s, re[s]
-			printf "%s rtt %.6f\n", s, rs[s] / n[s] / 1e6
+			printf "%s rtt %.6f\n", s, sum[s] / n[s] / 1e6
+			printf "%s rtt-min %.6f\n%s rtt-max %.6f\n", s, lo[s] / 1e6, s, hi[s] / 1e6
 		}
 	}' "$out" | sort >"$TS_TMP/expect"
 	awk '$2 == "retransmit-segments" { s += $3 } END { exit !(s > 0) }' "$TS_TMP/expect" ||
