@@ -175,21 +175,27 @@ def check_rtt(where, exp, per_key, buckets_at, dt_at, at):
                 return cand
         return None
 
-    n, bad = 0, []
+    n, bad, skipped = 0, [], 0
     for p in PERCENTILES:
         for t, v in sorted(per_key["rtt-percentile-%d" % p].items()):
+            if not buckets_at(t):
+                skipped += 1  # that interval's buckets were overwritten
+                continue
             n += 1
             if matching(t, p, v) is None:
                 bad.append((p, t, v, percentile_from_buckets(buckets_at(t)[0], p)))
     check(n and not bad, "%s: all %d percentiles (p50 %s, p99 %s s) are those of their "
-          "interval's buckets%s" % (where, n, fmt_range(per_key["rtt-percentile-50"]),
-                                    fmt_range(per_key["rtt-percentile-99"]),
-                                    "" if not bad else "; not: %s" % bad[:3]))
+          "interval's buckets%s%s" % (where, n, fmt_range(per_key["rtt-percentile-50"]),
+                                      fmt_range(per_key["rtt-percentile-99"]),
+                                      " (%d not comparable)" % skipped if skipped else "",
+                                      "" if not bad else "; not: %s" % bad[:3]))
     p50, p90, p99 = (per_key["rtt-percentile-%d" % p] for p in PERCENTILES)
     order = [t for t in p50 if not p50[t] <= (at(p90, t) or 0) <= (at(p99, t) or 0)]
     check(p50 and not order, "%s: p50 <= p90 <= p99 in each of %d intervals" % (where, len(p50)))
     counts, odd = {}, []
     for t, v in p50.items():
+        if not buckets_at(t):
+            continue
         b_t = matching(t, 50, v) or buckets_at(t)[0]
         for b, rate in b_t.items():
             counts[b] = counts.get(b, 0.0) + rate * dt_at(t)
@@ -353,6 +359,15 @@ def graphite_check(wdir, csv_dir, expect_file, docs):
     have = w.paths()
     buckets = bucket_names(csv_dir, "clients")
     check(len(buckets) == 27, "27 RTT buckets dispatched: %s ... %s" % (buckets[0], buckets[-1]))
+    cycles = cycle_starts(csv_dir)
+    dt_of = {slot_of(cycles[i][0]): cycles[i][0] - cycles[i - 1][0]
+             for i in range(1, len(cycles))}
+    # Seconds that two read cycles shared (collectd keeps its schedule, so a late read
+    # is followed by one within the same second): Graphite kept only the later one.
+    shared = {slot_of(cycles[i][0]) for i in range(len(cycles) - 1)
+              if slot_of(cycles[i][0]) == slot_of(cycles[i + 1][0])}
+    if shared:
+        print("note: %d seconds held two read cycles; Graphite kept one of each" % len(shared))
 
     # -- the documented names --
     for row in docs_table(docs, "names"):
@@ -390,7 +405,7 @@ def graphite_check(wdir, csv_dir, expect_file, docs):
             subseq = all(any(g == c for c in it) for g in got)
             want = exp[inst][key]
             check(got and got[-1] == want and csv[-1] == want and subseq
-                  and len(got) >= len(csv) - 2,
+                  and len(got) >= len(csv) - len(shared) - 1,
                   "StoreRates false: %s %s = %s (moved %d); %d of %d readings as in the csv"
                   % (inst, key, got[-1] if got else None, want, len(got), len(csv)))
 
@@ -408,9 +423,6 @@ def graphite_check(wdir, csv_dir, expect_file, docs):
                   "(%d shared a second), moved %d" % (inst, key, total, used, coll, want))
 
     # -- RTT: percentiles, average, buckets --
-    cycles = cycle_starts(csv_dir)
-    dt_of = {slot_of(cycles[i][0]): cycles[i][0] - cycles[i - 1][0]
-             for i in range(1, len(cycles))}
     for inst in insts:
         per_key = {k: w.series(graphite_path("default", inst, "latency", k)) or {}
                    for k in RTT_KEYS}
@@ -419,13 +431,24 @@ def graphite_check(wdir, csv_dir, expect_file, docs):
         check_rtt(inst, exp[inst], per_key,
                   # One cycle's values are dispatched over a ms or so, each stamped
                   # with its own time: rarely they straddle a second (a neighbour slot).
-                  lambda t, pb=per_bucket: [{b: s.get(u, 0.0) for b, s in pb.items()}
-                                            for u in (t, t - 1, t + 1)],
+                  lambda t, pb=per_bucket: [] if t in shared else [
+                      {b: s.get(u, 0.0) for b, s in pb.items()} for u in (t, t - 1, t + 1)],
                   lambda t: dt_of.get(t, 1.0), lambda series, t: series.get(t))
-        # Samples per second x the cycle's interval adds up to the samples counted.
+        # Samples per second x the cycle's interval adds up to the samples counted
+        # (over the cycles Graphite kept).
         rows = csv_rows(csv_dir, inst, "derive-rtt-samples")
         samples = rows[-1][1][0] if rows else 0
-        got = sum(rate_integral(s, cycles, 0, gauge=True)[0] for s in per_bucket.values() if s)
+        if not shared:
+            got = sum(rate_integral(s, cycles, 0, gauge=True)[0]
+                      for s in per_bucket.values() if s)
+        else:
+            got, samples = 0.0, 0
+            for i in range(1, min(len(cycles), len(rows))):
+                slot = slot_of(cycles[i][0])
+                if slot in shared and slot_of(cycles[i - 1][0]) != slot:
+                    continue  # overwritten by the next cycle
+                got += sum(s.get(slot, 0.0) for s in per_bucket.values()) * dt_of[slot]
+                samples += rows[i][1][0] - rows[i - 1][1][0]
         check(samples > 0 and close(got, samples, 0.005, 1),
               "%s buckets: %.1f samples (rate x interval), rtt-samples %d"
               % (inst, got, samples))
