@@ -3,15 +3,17 @@
 # End to end into a real Graphite: Debian's carbon-cache (on loopback, whisper files in
 # the test's folder) fed by a real collectd with the plugin and write_graphite, five
 # writer nodes with different options into the same carbon. Against the traffic moved:
-# - StoreRates false: the whisper files' last values are the bytes, connections and
-#   retransmitted segments moved, exactly;
-# - StoreRates true (default): the byte and connection rates add up to the same totals;
-#   the RTT percentiles lie within the documented factor of 2 of TCP_INFO's RTT; the
-#   RTT buckets add up to the RTT samples and peak where that RTT lies;
-# - the metric paths of every node are exactly the ones docs/backends.md lists;
+# - StoreRates false: the whisper files hold collectd's readings, the last one the
+#   bytes, connections and retransmitted segments moved, exactly;
+# - StoreRates true (default): rate x interval adds up to the same totals; each RTT
+#   percentile is the one its interval's buckets give, the whole run's median lies
+#   within the documented factor of 2 of TCP_INFO's RTT, none below the relay's 10 ms;
+#   the RTT buckets add up to the RTT samples;
+# - the metric paths of every node are exactly the ones docs/backends.md lists, and the
+#   option nodes carry the default node's values;
 # - every target and variable query of dashboards/graphite.json, evaluated by Debian's
 #   graphite-web (the render and find code Grafana calls) against these whisper files,
-#   returns series with values.
+#   returns series with values, and its rate panels add up to what moved.
 . "${top_srcdir:-$(dirname "$0")/..}/tests/lib.sh"
 . "$top_srcdir/tests/backends.sh"
 ts_require_bpf

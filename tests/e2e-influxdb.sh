@@ -4,13 +4,17 @@
 # folder) with its collectd input (the stock types.db) fed by a real collectd's network
 # plugin, a second collectd input in "join" mode, and its UDP line-protocol input fed by
 # write_influxdb_udp. Queried over InfluxDB's HTTP API, against the traffic moved:
-# - collectd input: the last values of the DERIVE series are the bytes, connections
-#   and retransmitted segments moved, exactly; RTT percentiles lie within the documented
-#   factor of 2 of TCP_INFO's RTT; the RTT buckets add up to the RTT samples;
-# - the measurements and tags each route produces are exactly the ones
+# - collectd input: every reading of the DERIVE series is collectd's, the last the
+#   bytes, connections and retransmitted segments moved, exactly; each RTT percentile
+#   is the one its interval's buckets give, the whole run's median lies within the
+#   documented factor of 2 of TCP_INFO's RTT, none below the relay's 10 ms; the RTT
+#   buckets add up to the RTT samples; "join" holds the same bytes;
+# - write_influxdb_udp (StoreRates true): rate x interval adds up to what moved; with
+#   its default StoreRates false InfluxDB drops every GAUGE point (field type conflict);
+# - the measurements, tags and field types each route produces are exactly the ones
 #   docs/backends.md lists;
 # - every query and variable query of dashboards/influxdb.json returns series with
-#   values.
+#   values, and its rate panels add up to what moved.
 . "${top_srcdir:-$(dirname "$0")/..}/tests/lib.sh"
 . "$top_srcdir/tests/backends.sh"
 ts_require_bpf
