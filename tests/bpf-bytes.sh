@@ -16,7 +16,7 @@ ts_netns "$ns" 198.18.64.1 198.18.64.2 198.18.1.1 198.19.5.1 198.19.5.2 \
 
 cat >"$TS_TMP/conf" <<'CONF'
 <Subnet "wide">
-  Prefix "198.18.0.0/15"
+  Prefix "198.18.0.0/16"
 </Subnet>
 <Subnet "dc-east">
   Prefix "198.18.64.0/18"
@@ -37,7 +37,7 @@ dc-east 198.19.5.0/24 --listen 198.18.64.1 --connect 198.18.64.1 --bind 198.19.5
 wide other --listen 198.18.1.1 --connect 198.18.1.1 --bind 203.0.113.7 --bytes 500003 --reply-bytes 90001
 dc-east v6-deep --listen 2001:db8:1::1 --connect 2001:db8:1::1 --bind 2001:db8:1:5::1 --bytes 600011 --reply-bytes 200003
 other v6-deep --listen 2001:db8:77::1 --connect 2001:db8:77::1 --bind 2001:db8:1:5::2 --bytes 400009 --reply-bytes 50021
-mapped dc-east --listen dual --connect 198.19.200.1 --bind 198.18.64.2 --bytes 800017 --reply-bytes 110017
+mapped dc-east --listen dual --connect 198.19.200.1 --bind 198.18.64.2 --bytes 800017 --reply-bytes 210017
 wide 198.19.5.0/24 --listen dual --connect ::ffff:198.18.1.1 --bind ::ffff:198.19.5.2 --bytes 450001 --reply-bytes 70001
 FLOWS
 

@@ -1,0 +1,465 @@
+#!/bin/sh
+# SPDX-License-Identifier: GPL-2.0-only
+# /init of the qemu kernel matrix guest (the initramfs is built by tests/qemu-matrix.sh).
+# Runs under busybox sh on the kernel being tested. For every attach mode it runs a real
+# `collectd -f` with the plugin and the csv writer, moves known TCP traffic inside a
+# network namespace (IPv4, IPv6, IPv4-mapped IPv6 both ways, every send/receive syscall
+# including sendfile) and between two namespaces joined by a relay that delays every
+# packet 5 ms and drops some data (tests/ts-delay), and checks each metric family
+# against that ground truth, with the same helpers and expectation rules as the host
+# tests (tests/lib.sh). Modes this kernel cannot support must be refused with the
+# plugin's one-line error.
+#
+# Everything it finds goes to the serial console as lines the host parses:
+#   RESULT env KEY VALUE...            what this kernel has
+#   RESULT attach MODE STATUS DETAIL   STATUS: ok | refused (both expected) | FAIL
+#   RESULT family MODE FAMILY STATUS DETAIL     STATUS: pass | FAIL | n/a
+#   RESULT time MODE SECONDS
+#   RESULT fatal DETAIL                the guest could not run the checks at all
+#   RESULT done                        last line; its absence is a failure on the host
+# Lines starting with "LOG " are diagnostics (collectd's log on a failure).
+
+export PATH=/usr/bin:/usr/sbin:/bin
+/bin/busybox mount -t proc proc /proc
+/bin/busybox --install -s /bin
+# busybox's ip cannot do `ip netns`, and Debian's busybox sh runs its own applets before
+# looking at PATH: a function is the only way to make lib.sh's `ip` iproute2's.
+ip() { /usr/bin/ip "$@"; }
+mount -t sysfs sysfs /sys
+mount -t devtmpfs devtmpfs /dev
+mount -t tmpfs tmpfs /tmp
+mount -t tmpfs tmpfs /run
+exec </dev/null >/dev/console 2>&1
+# Modules the host harness packed because this kernel has them as modules (tun).
+for m in /ts/modules/*.ko; do
+	[ -e "$m" ] || continue
+	insmod "$m" || echo "RESULT fatal insmod $m failed"
+done
+
+result() { echo "RESULT $*"; }
+say() { sed 's/^/LOG /'; }
+finish() {
+	result "done"
+	sync
+	poweroff -f
+	sleep 30 # poweroff -f does not return; if it did, init exiting panics: qemu stops
+}
+
+top_srcdir=/ts top_builddir=/ts/build COLLECTD=/usr/sbin/collectd
+export top_srcdir top_builddir COLLECTD TMPDIR=/tmp
+# shellcheck source=tests/lib.sh
+. /ts/tests/lib.sh
+# In here a skip means the guest cannot run the checks: report it, never exit (init
+# exiting would panic the kernel without a word on the console).
+ts_skip() {
+	result fatal "$*"
+	finish
+}
+
+now() { cut -d. -f1 /proc/uptime; }
+t_boot=$(now)
+
+# ---- what this kernel has ----
+has_sym() { grep -q " $1\$" /proc/kallsyms; }
+[ -r /sys/kernel/btf/vmlinux ] || ts_skip "no /sys/kernel/btf/vmlinux: this kernel has no BTF"
+tp=no sendpage=no kprobes=no ftrace_direct=no
+# __traceiter_* exists for every tracepoint since 5.10; these two came with 6.3.
+has_sym __traceiter_sock_send_length && tp=yes
+# Gone in 6.5 (MSG_SPLICE_PAGES): from then on sendfile reaches tcp_sendmsg().
+has_sym tcp_sendpage && sendpage=yes
+[ -e /sys/bus/event_source/devices/kprobe ] && kprobes=yes
+# fentry/fexit on kernel functions need BPF trampolines on ftrace direct calls
+# (CONFIG_DYNAMIC_FTRACE_WITH_DIRECT_CALLS), which bring this function.
+has_sym register_ftrace_direct && ftrace_direct=yes
+result env uname "$(uname -r)"
+tun=no
+[ -c /dev/net/tun ] && tun=yes
+result env features "btf=yes sock_send_length_tp=$tp tcp_sendpage=$sendpage" \
+	"kprobes=$kprobes ftrace_direct=$ftrace_direct tun=$tun"
+
+# expect_mode MODE: "works" or "refused" on this kernel, by the rules of docs/DESIGN.md.
+expect_mode() {
+	case $1 in
+	tracepoint) [ $tp = yes ] && echo works || echo refused ;;
+	fentry) [ $ftrace_direct = yes ] && echo works || echo refused ;;
+	kprobe) [ $kprobes = yes ] && echo works || echo refused ;;
+	*) echo works ;;
+	esac
+}
+# auto's order (docs/DESIGN.md): tracepoints first only where they also see sendfile.
+if [ $tp = yes ] && [ $sendpage = no ]; then
+	auto_order="tracepoint fentry kprobe"
+else
+	auto_order="fentry kprobe tracepoint"
+fi
+auto_want=""
+for m in $auto_order; do
+	[ "$(expect_mode $m)" = works ] && { auto_want=$m; break; }
+done
+result env auto "order=$(echo $auto_order | tr ' ' ,) expected=${auto_want:-none}"
+
+# ---- the traffic and the subnets it is classified into ----
+ts_tmpdir
+ns=tsq
+ts_netns "$ns" 198.18.112.1 198.18.113.1 198.18.114.1 2001:db8:112::1 2001:db8:113::1
+# "m" is written as an IPv4-mapped IPv6 prefix: it must match plain IPv4 peers too.
+cat >"$TS_TMP/subnets" <<'CONF'
+  <Subnet "a">
+    Prefix "198.18.112.0/24"
+    Prefix "2001:db8:112::/48"
+  </Subnet>
+  <Subnet "b">
+    Prefix "198.18.113.0/24"
+    Prefix "2001:db8:113::/48"
+  </Subnet>
+  <Subnet "m">
+    Prefix "::ffff:198.18.114.0/120"
+  </Subnet>
+  <Subnet "rc">
+    Prefix "198.18.120.0/24"
+    Prefix "2001:db8:120::/48"
+  </Subnet>
+  <Subnet "rs">
+    Prefix "198.18.121.0/24"
+    Prefix "2001:db8:121::/48"
+  </Subnet>
+  ReportUnmatched true
+CONF
+SUBNETS="a b m rc rs other"
+# The relay: one-way delay in ms, and its drops of client data (A to B) that force
+# retransmissions. RTT through it is at least twice the delay.
+RELAY_MS=5
+RELAY_DROPS="--drop-every 40 --drop-max 6"
+# Flows: where (lo: loopback in namespace tsq; relay: client in the relay's namespace A,
+# server in B), server subnet, client subnet, ts-traffic arguments. Loopback: IPv4; IPv6;
+# a dual-stack client connecting to an IPv4-mapped address; a dual-stack listener
+# accepting an IPv4 client. Relay: IPv4 and IPv6. ts-traffic cycles through its send
+# calls with growing sizes and reaches sendfile (the tcp_sendpage() path on kernels
+# before 6.5) only after 166544 bytes: every direction moves more than that.
+cat >"$TS_TMP/flows" <<'FLOWS'
+lo a b --listen 198.18.112.1 --connect 198.18.112.1 --bind 198.18.113.1 --bytes 300007 --reply-bytes 200003
+lo a b --listen 2001:db8:112::1 --connect 2001:db8:112::1 --bind 2001:db8:113::1 --bytes 200003 --reply-bytes 180001
+lo a b --listen dual --connect ::ffff:198.18.112.1 --bind 198.18.113.1 --bytes 180001 --reply-bytes 170003
+lo m a --listen dual --connect 198.18.114.1 --bind 198.18.112.1 --bytes 250007 --reply-bytes 190001
+relay rs rc --listen 198.18.121.1 --connect 198.18.121.1 --bytes 1000003 --reply-bytes 200003
+relay rs rc --listen 2001:db8:121::1 --connect 2001:db8:121::1 --bytes 600001 --reply-bytes 180001
+FLOWS
+
+# ---- metric families: which ones the plugin has ----
+FAMILIES=""
+while read -r fam opt; do
+	case $fam in '' | '#'*) continue ;; esac
+	FAMILIES="$FAMILIES $fam"
+	eval "fam_opt_$fam=\$opt"
+	eval "fam_state_$fam=always"
+	[ "$opt" = - ] && continue
+	# The plugin's own parser decides whether it knows the option (ts-probe shares it).
+	{ cat "$TS_TMP/subnets"; echo "  $opt"; } >"$TS_TMP/probe.conf"
+	if "$TS_PROBE" "$TS_TMP/probe.conf" >/dev/null 2>"$TS_TMP/probe.err"; then
+		eval "fam_state_$fam=option"
+	elif grep -q "unknown option \"${opt%% *}\"" "$TS_TMP/probe.err"; then
+		eval "fam_state_$fam=unknown"
+	else
+		eval "fam_state_$fam=broken"
+		say <"$TS_TMP/probe.err"
+	fi
+	result env option "$fam '$opt': $(eval echo "\$fam_state_$fam")"
+done </ts/families
+
+# fam_state FAMILY: always | option (accepted) | unknown (not implemented) | broken
+fam_state() { eval echo "\$fam_state_$1"; }
+
+# csv_files DIR SUBNET FILE: the csv writer's daily files of one value, e.g.
+# FILE=latency-rtt-average (collectd names them TYPE-INSTANCE-YYYY-MM-DD).
+csv_files() {
+	ls "$1"/csv/tstest/tcpsubnet-"$2"/"$3"-[0-9]* 2>/dev/null
+}
+# csv_last DIR SUBNET FILE: the value fields of the newest row, space separated.
+csv_last() {
+	local f
+	f=$(csv_files "$@")
+	[ -n "$f" ] || return 0
+	# shellcheck disable=SC2086
+	cat $f | grep -v '^epoch' | tail -n 1 | cut -d, -f2- | tr , ' '
+}
+# family_absent DIR FAMILY GLOB: "n/a" when the plugin has neither the family's option
+# nor any of its values (the feature has not landed); empty otherwise.
+family_absent() {
+	[ "$(fam_state "$2")" = unknown ] || return 0
+	# shellcheck disable=SC2086
+	ls "$1"/csv/tstest/tcpsubnet-*/$3 >/dev/null 2>&1 && return 0
+	echo n/a
+}
+
+# ---- the family checks: each sets $st (pass|FAIL|n/a) and $why ----
+
+# bytes: if_octets rx/tx of every subnet equal the bytes moved, exactly; "other" is 0.
+check_family_bytes() {
+	local d=$1 s want got bad=""
+	for s in $SUBNETS; do
+		want=$(ts_sum "$TS_TMP/expect" | awk -v s="$s" '$1 == s { print $2, $3 }')
+		got=$(csv_last "$d" "$s" if_octets)
+		[ "${want:-0 0}" = "$got" ] || bad="$bad $s: want rx tx '${want:-0 0}' got '$got';"
+	done
+	if [ -z "$bad" ]; then
+		st=pass why="exact:$(ts_sum "$TS_TMP/expect" | tr '\n' ';')"
+	else
+		st=FAIL why=$bad
+	fi
+}
+
+# rtt: for every subnet with traffic, latency-rtt-average and latency-rtt-percentile-50
+# (seconds) have a value > 0 in a read after the traffic started and none >= 1 s (this
+# is loopback or a 5 ms relay, even under emulation); derive-rtt-samples is > 0. Through
+# the relay every RTT sample is at least 2 x RELAY_MS: the exact average must not be
+# below 90 % of that, the p50 (off by at most a factor of 2, see README) not below half.
+check_family_rtt() {
+	local d=$1 s f bad="" n min
+	st=$(family_absent "$d" rtt "latency-rtt-*")
+	[ -n "$st" ] && { why="plugin has no RTT option or values yet"; return; }
+	for s in a b m rc rs; do
+		for f in latency-rtt-average latency-rtt-percentile-50; do
+			min=0
+			case $s/$f in
+			r?/latency-rtt-average) min=$(awk -v ms=$RELAY_MS 'BEGIN { print 2 * ms * 0.9 / 1000 }') ;;
+			r?/*) min=$(awk -v ms=$RELAY_MS 'BEGIN { print ms / 1000 }') ;;
+			esac
+			# shellcheck disable=SC2046
+			n=$(cat /dev/null $(csv_files "$d" "$s" "$f") | awk -F, -v t="$t_traffic" -v min="$min" '
+				$1 == "epoch" || $1 + 0 < t || $2 == "nan" { next }
+				$2 + 0 < 0 || $2 + 0 >= 1 { bad = bad " " $2 }
+				$2 + 0 > 0 && $2 + 0 < min { bad = bad " " $2 }
+				$2 + 0 > 0 { pos++ }
+				END { print (bad ? "bad:" bad : pos + 0) }')
+			[ "${n#bad}" = "$n" ] && [ "$n" -gt 0 ] 2>/dev/null ||
+				bad="$bad $s $f: want values in ($min, 1) s after the traffic, got $n;"
+		done
+		n=$(csv_last "$d" "$s" derive-rtt-samples)
+		[ "${n:-0}" -gt 0 ] 2>/dev/null || bad="$bad $s derive-rtt-samples '${n}';"
+	done
+	if [ -z "$bad" ]; then
+		st=pass
+		# shellcheck disable=SC2046
+		why="a: last avg $(cat $(csv_files "$d" a latency-rtt-average) |
+			awk -F, '$1 != "epoch" && $2 != "nan" { v = $2 } END { print v }') s,"
+		why="$why samples $(csv_last "$d" a derive-rtt-samples); rs: last avg $(cat $(csv_files "$d" rs latency-rtt-average) |
+			awk -F, '$1 != "epoch" && $2 != "nan" { v = $2 } END { print v }') s"
+	else
+		st=FAIL why=$bad
+	fi
+}
+
+# connections: each flow is one connection the client opened actively to the server's
+# subnet and the server accepted passively from the client's subnet; both sockets are
+# closed, and each counts against its own peer's subnet (the rule of the byte counters).
+# So: opened-active[server subnet] += 1, opened-passive[client subnet] += 1,
+# closed[both] += 1.
+check_family_connections() {
+	local d=$1 s t want got bad=""
+	st=$(family_absent "$d" connections "connections-*")
+	[ -n "$st" ] && { why="plugin has no connection option or values yet"; return; }
+	for s in $SUBNETS; do
+		for t in opened-active opened-passive closed; do
+			want=$(awk -v s="$s" -v t="$t" '$1 == s && $2 == t { n++ } END { print n + 0 }' \
+				"$TS_TMP/conns")
+			got=$(csv_last "$d" "$s" "connections-$t")
+			[ "$s" = other ] && [ -z "$got" ] && continue # "other" may carry bytes only
+			[ "$got" = "$want" ] || bad="$bad $s $t: want $want got '$got';"
+		done
+	done
+	if [ -z "$bad" ]; then
+		st=pass
+		why="a: active $(csv_last "$d" a connections-opened-active)"
+		why="$why passive $(csv_last "$d" a connections-opened-passive)"
+		why="$why closed $(csv_last "$d" a connections-closed)"
+	else
+		st=FAIL why=$bad
+	fi
+}
+
+# retransmits: derive-retransmit-segments of a subnet equals TCP_INFO's
+# tcpi_total_retrans of the sockets whose peer is in it (each client socket's against
+# the server's subnet, each server socket's against the client's), which ts-traffic
+# reads once all data is acked; the relay's drops make that more than 0.
+check_family_retransmits() {
+	local d=$1 s want got bad="" total
+	st=$(family_absent "$d" retransmits "derive-retransmit-*")
+	[ -n "$st" ] && { why="plugin has no retransmit option or values yet"; return; }
+	for s in $SUBNETS; do
+		want=$(awk -v s="$s" '$1 == s { n += $2 } END { print n + 0 }' "$TS_TMP/retrans")
+		got=$(csv_last "$d" "$s" derive-retransmit-segments)
+		[ "$s" = other ] && [ -z "$got" ] && continue
+		[ "$got" = "$want" ] || bad="$bad $s: want $want (TCP_INFO) got '$got';"
+	done
+	total=$(awk '$1 == "rs" { n += $2 } END { print n + 0 }' "$TS_TMP/retrans")
+	[ "$total" -gt 0 ] || bad="$bad the relay caused no retransmission to count;"
+	if [ -z "$bad" ]; then
+		st=pass why="rs: $(csv_last "$d" rs derive-retransmit-segments) segments = TCP_INFO"
+	else
+		st=FAIL why=$bad
+	fi
+}
+
+# ---- one attach mode ----
+
+# A mode this kernel cannot support must fail to load with exactly one line.
+check_refused() {
+	local mode=$1 err
+	{ cat "$TS_TMP/subnets"; echo "  AttachMode \"$mode\""; } >"$TS_TMP/conf.$mode"
+	if "$TS_PROBE" "$TS_TMP/conf.$mode" >/dev/null 2>"$TS_TMP/err"; then
+		result attach "$mode" FAIL "loaded although this kernel should refuse it:" \
+			"$(tr '\n' ' ' <"$TS_TMP/err")"
+		return
+	fi
+	err=$(cat "$TS_TMP/err")
+	case $err in
+	"tcpsubnet plugin: AttachMode \"$mode\" does not work on this kernel: "*"; use AttachMode \"auto\"")
+		if [ "$(grep -c . "$TS_TMP/err")" = 1 ]; then
+			result attach "$mode" refused "$err"
+		else
+			result attach "$mode" FAIL "error is not one line: $(tr '\n' '|' <"$TS_TMP/err")"
+		fi
+		;;
+	*) result attach "$mode" FAIL "unexpected error: $(tr '\n' '|' <"$TS_TMP/err")" ;;
+	esac
+}
+
+# progs: names of the BPF programs in the kernel (the guest runs no others).
+progs() {
+	bpftool prog show 2>/dev/null | sed -n 's/^[0-9]*: [a-z_]*  *name \([^ ]*\).*/\1/p' |
+		sort | tr '\n' ' ' | sed 's/ $//'
+}
+
+# The one "attach mode" line collectd logged must name the expected mode and reason.
+# PROGS (the programs loaded meanwhile) go into the report.
+check_attach_line() {
+	local mode=$1 d=$2 progs=$3 want n line
+	if [ "$mode" = auto ]; then
+		set -- $auto_order
+		if [ "$auto_want" = "$1" ]; then
+			want="attach mode $auto_want (auto: first choice on this kernel)"
+		else
+			want="attach mode $auto_want (auto: $1 unavailable"
+		fi
+	else
+		want="attach mode $mode (configured)"
+	fi
+	n=$(grep -c "tcpsubnet plugin: attach mode " "$d/collectd.log")
+	line=$(grep "tcpsubnet plugin: attach mode " "$d/collectd.log" | sed 's/.*tcpsubnet plugin: //')
+	if [ "$n" = 1 ] && echo "$line" | grep -qF "$want"; then
+		if [ "$mode" = auto ]; then
+			result attach "$mode" "ok:$auto_want" "$line; programs: $progs"
+		else
+			result attach "$mode" ok "$line; programs: $progs"
+		fi
+	else
+		result attach "$mode" FAIL "want one '$want' line, got $n: $line"
+	fi
+}
+
+N_RUN=0
+run_mode() {
+	local mode=$1 d=$TS_TMP/run-$1 t0 fam opt where ssub csub args line done_at i last ra rb
+	t0=$(now)
+	N_RUN=$((N_RUN + 1))
+	if [ "$(expect_mode "$mode")" = refused ]; then
+		check_refused "$mode"
+		for fam in $FAMILIES; do
+			result family "$mode" "$fam" n/a "mode refused on this kernel"
+		done
+		result time "$mode" $(($(now) - t0))
+		return
+	fi
+	{
+		cat "$TS_TMP/subnets"
+		echo "  AttachMode \"$mode\""
+		for fam in $FAMILIES; do
+			[ "$(fam_state "$fam")" = option ] && eval "echo \"  \$fam_opt_$fam\""
+		done
+	} >"$TS_TMP/block.$mode"
+	# A fresh relay for every mode: its drop budget (--drop-max) is per relay.
+	ra=tsqa$N_RUN rb=tsqb$N_RUN
+	if [ $tun = yes ]; then
+		# shellcheck disable=SC2086
+		ts_delay_link tsd$N_RUN $ra 198.18.120.1 2001:db8:120::1 $rb 198.18.121.1 \
+			2001:db8:121::1 $RELAY_MS $RELAY_DROPS
+	fi
+	ts_collectd_conf "$d" "$TS_TMP/block.$mode"
+	ts_collectd_start "$d"
+	# Traffic starts once the plugin has dispatched, so its programs are attached.
+	if ! ts_wait_file "$d/csv/tstest/tcpsubnet-a/if_octets-*" 60; then
+		ts_collectd_stop
+		result attach "$mode" FAIL "no values within 60 s: $(grep tcpsubnet "$d/collectd.log" |
+			tail -n 3 | tr '\n' '|')"
+		say <"$d/collectd.log"
+		for fam in $FAMILIES; do
+			result family "$mode" "$fam" FAIL "plugin did not start"
+		done
+		result time "$mode" $(($(now) - t0))
+		return
+	fi
+	check_attach_line "$mode" "$d" "$(progs)"
+
+	t_traffic=$(date +%s)
+	: >"$TS_TMP/expect"
+	: >"$TS_TMP/conns"
+	: >"$TS_TMP/retrans"
+	: >"$TS_TMP/traffic.failed"
+	while read -r where ssub csub args; do
+		if [ $where = relay ] && [ $tun = no ]; then
+			echo "$args (no /dev/net/tun for the relay)" >>"$TS_TMP/traffic.failed"
+			continue
+		fi
+		if [ $where = lo ]; then
+			set -- ip netns exec "$ns" "$TS_TRAFFIC"
+		else
+			set -- "$TS_TRAFFIC" --client-netns "$ra" --server-netns "$rb"
+		fi
+		# shellcheck disable=SC2086
+		if line=$("$@" $args 2>"$TS_TMP/traffic.err"); then
+			ts_expect_add "$TS_TMP/expect" "$ssub" "$csub" "$line"
+			printf '%s opened-active\n%s opened-passive\n%s closed\n%s closed\n' \
+				"$ssub" "$csub" "$ssub" "$csub" >>"$TS_TMP/conns"
+			echo "$ssub $(ts_field "$line" retrans_client)" >>"$TS_TMP/retrans"
+			echo "$csub $(ts_field "$line" retrans_server)" >>"$TS_TMP/retrans"
+		else
+			# No ground truth for this flow: every family's figures are now off.
+			echo "traffic failed: $args: $(cat "$TS_TMP/traffic.err")" | say
+			echo "$args" >>"$TS_TMP/traffic.failed"
+		fi
+	done <"$TS_TMP/flows"
+	done_at=$(date +%s)
+	# Wait for a read cycle that started after the traffic ended, then one more.
+	for i in $(seq 1 150); do
+		last=$(csv_files "$d" a if_octets | xargs cat | tail -n 1 | cut -d. -f1 | cut -d, -f1)
+		[ -n "$last" ] && [ "$last" -gt "$done_at" ] 2>/dev/null && break
+		sleep 0.1
+	done
+	sleep 1.2
+	ts_collectd_stop
+	# Nothing stays in the kernel once collectd is gone (freeing is deferred a little).
+	for i in $(seq 1 20); do
+		[ -z "$(progs)" ] && break
+		sleep 0.5
+	done
+	[ -z "$(progs)" ] || result attach "$mode" FAIL "BPF programs left behind: $(progs)"
+
+	for fam in $FAMILIES; do
+		st=FAIL why="no check function check_family_$fam"
+		command -v "check_family_$fam" >/dev/null && "check_family_$fam" "$d"
+		[ -s "$TS_TMP/traffic.failed" ] && [ "$st" != n/a ] &&
+			st=FAIL why="the test traffic failed: $(head -n 1 "$TS_TMP/traffic.failed")"
+		result family "$mode" "$fam" "$st" "$why"
+	done
+	if grep -q "tcpsubnet.*rror\|tcpsubnet.*failed" "$d/collectd.log"; then
+		result attach "$mode" FAIL "errors in collectd's log"
+		grep tcpsubnet "$d/collectd.log" | say
+	fi
+	result time "$mode" $(($(now) - t0))
+}
+
+for mode in $(cat /ts/modes); do
+	run_mode "$mode"
+done
+result time boot-to-end $(($(now) - t_boot))
+finish
