@@ -241,7 +241,9 @@ ts_delay_link() {
 		# shellcheck disable=SC2086
 		set -- $i
 		ip -n "$1" link set lo up
-		ip -n "$1" link set "$2" up
+		# A long device queue: a local transmit failure would make TCP_INFO count a
+		# retransmission attempt that never left the host.
+		ip -n "$1" link set "$2" txqueuelen 10000 up
 		ip -n "$1" addr add "$3/32" dev "$2"
 		ip -n "$1" addr add "$4/128" dev "$2" nodad
 		ip -n "$1" route add "$5/32" dev "$2"
