@@ -152,6 +152,7 @@ static int tcpsubnet_init(void)
 	ts_bpf_set_log(tcpsubnet_log);
 	rc = ts_bpf_open(&conf, &bpf, err, sizeof(err));
 	if (rc != 0) {
+		ts_escape_controls(err, sizeof(err)); /* it may quote the KernelBTF path */
 		ERROR(TS_PLUGIN " plugin: %s", err);
 		return -1;
 	}

@@ -3,6 +3,7 @@
  * Configuration parsing and CIDR handling for the tcpsubnet plugin (pure C, libc only).
  */
 #include "tsconf.h"
+#include "tshist.h"
 
 #include <arpa/inet.h>
 #include <ctype.h>
@@ -52,6 +53,32 @@ static void side_init(struct side *sd, const char *opt, struct ts_subnet **subne
 static void report(struct parse_state *st, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 
+void ts_escape_controls(char *line, size_t len)
+{
+	char out[1024];
+	size_t o = 0;
+
+	for (const unsigned char *p = (const unsigned char *)line; *p && o + 5 < sizeof(out); p++) {
+		if (*p == '\n') {
+			out[o++] = '\\';
+			out[o++] = 'n';
+		} else if (*p == '\t') {
+			out[o++] = '\\';
+			out[o++] = 't';
+		} else if (*p < 0x20 || *p == 0x7f) {
+			o += (size_t)snprintf(out + o, sizeof(out) - o, "\\x%02x", *p);
+		} else {
+			out[o++] = (char)*p;
+		}
+	}
+	out[o] = '\0';
+	snprintf(line, len, "%s", out);
+}
+
+/*
+ * Every message is one log line: collectd accepts control bytes (even newlines) inside
+ * quoted strings, and user text is echoed in messages, so those bytes are escaped.
+ */
 static void report(struct parse_state *st, const char *fmt, ...)
 {
 	char line[512];
@@ -60,9 +87,20 @@ static void report(struct parse_state *st, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(line, sizeof(line), fmt, ap);
 	va_end(ap);
+	ts_escape_controls(line, sizeof(line));
 	st->errors++;
 	if (st->err)
 		st->err(st->ctx, line);
+}
+
+/* A number as written: whole numbers in full, fractions with all their digits. */
+static const char *num(double v, char *buf, size_t len)
+{
+	if (v == floor(v) && fabs(v) < 1e15)
+		snprintf(buf, len, "%.0f", v);
+	else
+		snprintf(buf, len, "%.10g", v);
+	return buf;
 }
 
 void ts_config_init(struct ts_config *c)
@@ -482,19 +520,30 @@ static void parse_percentiles(struct parse_state *st, const struct ts_citem *ci)
 	c->n_percentiles = 0;
 	for (int i = 0; i < ci->values_num; i++) {
 		double v = ci->values[i].number;
+		char name[64], other[64], nb[32], ob[32];
 
 		if (ci->values[i].type != TS_CV_NUMBER) {
 			report(st, "RTTPercentile expects numbers, e.g. RTTPercentile 50 90 99");
 			return;
 		}
 		if (!(v > 0 && v <= 100)) {
-			report(st, "RTTPercentile %g is out of range; use numbers above 0 and at "
-			       "most 100", v);
+			report(st, "RTTPercentile %s is out of range; use numbers above 0 and at "
+			       "most 100", num(v, nb, sizeof(nb)));
 			return;
 		}
+		/* Equal names would dispatch two values under one identifier. */
+		ts_hist_percentile_name(v, name, sizeof(name));
 		for (size_t j = 0; j < c->n_percentiles; j++) {
+			ts_hist_percentile_name(c->percentiles[j], other, sizeof(other));
 			if (c->percentiles[j] == v) {
-				report(st, "RTTPercentile %g is listed twice; remove one", v);
+				report(st, "RTTPercentile %s is listed twice; remove one",
+				       num(v, nb, sizeof(nb)));
+				return;
+			}
+			if (strcmp(name, other) == 0) {
+				report(st, "RTTPercentile %s and %s would both be named %s; remove one",
+				       num(c->percentiles[j], ob, sizeof(ob)), num(v, nb, sizeof(nb)),
+				       name);
 				return;
 			}
 		}
@@ -549,8 +598,8 @@ static void parse_ports(struct parse_state *st, const struct ts_citem *ci, uint6
 				report(st, "%s \"%.32s\" is not a port or range; use 1 to 65535 or "
 				       "\"low-high\" such as \"8000-8099\"", ci->key, v->string);
 			else if (v->type == TS_CV_NUMBER)
-				report(st, "%s %g is not a port; use 1 to 65535 or \"low-high\" such "
-				       "as \"8000-8099\"", ci->key, v->number);
+				report(st, "%s %s is not a port; use 1 to 65535 or \"low-high\" such "
+				       "as \"8000-8099\"", ci->key, num(v->number, text, sizeof(text)));
 			else
 				report(st, "%s expects ports or ranges, e.g. %s 443 \"8000-8099\"",
 				       ci->key, ci->key);
@@ -621,8 +670,10 @@ static void parse_option(struct parse_state *st, const struct ts_citem *ci)
 		}
 		v = ci->values[0].number;
 		if (!(v >= 1 && v <= TS_LIMIT_MAX_PREFIXES) || v != floor(v)) {
-			report(st, "MaxPrefixes %g is out of range; use a whole number from 1 to %d",
-			       v, TS_LIMIT_MAX_PREFIXES);
+			char nb[32];
+
+			report(st, "MaxPrefixes %s is out of range; use a whole number from 1 to %d",
+			       num(v, nb, sizeof(nb)), TS_LIMIT_MAX_PREFIXES);
 			return;
 		}
 		c->max_prefixes = (size_t)v;

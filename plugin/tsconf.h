@@ -148,6 +148,9 @@ bool ts_config_index_name(const struct ts_config *c, size_t index, char *buf, si
 /* Whether a port passes the LocalPort / RemotePort filters. */
 bool ts_config_port_passes(const struct ts_config *c, bool local, unsigned port);
 
+/* Rewrites control bytes of a log line as \n, \t, \xNN so it stays one line. */
+void ts_escape_controls(char *line, size_t len);
+
 const char *ts_attach_mode_name(enum ts_attach_mode m);
 int ts_attach_mode_parse(const char *s, enum ts_attach_mode *out);
 

@@ -34,7 +34,8 @@ void cfgtext_free(struct ts_citem *root)
 
 static void skip_blank(struct reader *r)
 {
-	while (*r->p == ' ' || *r->p == '\t' || *r->p == '\r')
+	/* Every blank but the newline, or an unquoted value could be empty forever. */
+	while (*r->p != '\n' && isspace((unsigned char)*r->p))
 		r->p++;
 	if (*r->p == '#')
 		while (*r->p && *r->p != '\n')

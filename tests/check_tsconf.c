@@ -563,6 +563,12 @@ START_TEST(bad_rtt_and_health_values)
 		     NULL);
 	expect_error("Subnet \"10.0.0.0/8\"\nRTTPercentile 50 50", "RTTPercentile 50 is listed twice",
 		     NULL);
+	expect_error("Subnet \"10.0.0.0/8\"\nRTTPercentile 99.95 99.950001",
+		     "RTTPercentile 99.95 and 99.950001 would both be named rtt-percentile-99.95",
+		     "remove one");
+	expect_error("Subnet \"10.0.0.0/8\"\nMaxPrefixes 1048577", "MaxPrefixes 1048577 is out", NULL);
+	expect_error("<Subnet \"dc\teast\">\n Prefix \"10.0.0.0/8\"\n</Subnet>",
+		     "Subnet \"dc\\teast\": byte 0x09", NULL);
 	expect_error("Subnet \"10.0.0.0/8\"\nRTTPercentile \"p99\"", "RTTPercentile expects numbers",
 		     NULL);
 	expect_error("Subnet \"10.0.0.0/8\"\nRTTPercentile", "RTTPercentile expects 1 to 16", NULL);
