@@ -544,6 +544,11 @@ int ts_bpf_read(struct ts_bpf *b, struct ts_counters *totals, struct ts_hist *rt
 	return 0;
 }
 
+struct bpf_object *ts_bpf_object(const struct ts_bpf *b)
+{
+	return b->skel->obj;
+}
+
 void ts_bpf_close(struct ts_bpf *b)
 {
 	if (b == NULL)
