@@ -246,7 +246,7 @@ class Bench:
         impls = ["plugin", "floor", "naive"] + (["baseline"] if a.compare else [])
         if a.no_naive:
             impls.remove("naive")
-        variant = {"family": "ipv4", "len": "128K"}
+        variant = {"family": "ipv4", "len": a.load_len}
         for rnd in range(a.rounds):
             for n in a.ns:
                 k = rnd % len(impls)
@@ -403,7 +403,7 @@ class Bench:
             "iptables": run(["iptables", "--version"], check=False).stdout.strip(),
             "bpf_stats_enabled_sysctl_at_end": stats,
             "settings": {k: getattr(self.a, k) for k in (
-                "ns", "rounds", "window", "pairs", "tput_seconds", "kinds", "read_ns",
+                "ns", "rounds", "window", "load_len", "pairs", "tput_seconds", "kinds", "read_ns",
                 "cycles", "read_rounds")},
         }
 
@@ -521,13 +521,14 @@ def report(raw, notes):
     # ---- ns/event
     L.append("## Cost per event (ns), kernel BPF run-time statistics")
     L.append("")
-    L.append("Median over %d rounds of a %g s window of steady iperf3 load (IPv4, 128 KiB "
+    L.append("Median over %d rounds of a %g s window of steady iperf3 load (IPv4, %s "
              "writes, inside the bench's namespace) per implementation and N; N = configured "
              "prefixes, half IPv4, half IPv6, in N/16 subnets (at least one); the bench "
              "traffic matches the most specific of nested prefixes. `n/a`: fewer than %d events in the window "
              "(state changes and retransmissions are rare under a steady stream). Programs see "
              "every namespace, so other jobs' traffic is in these figures too." % (
-                 m["settings"]["rounds"], m["settings"]["window"], MIN_EVENTS))
+                 m["settings"]["rounds"], m["settings"]["window"],
+                 m["settings"].get("load_len", "128K").replace("K", " KiB"), MIN_EVENTS))
     L.append("")
     base = any(r["impl"] == "baseline" for r in raw["nsevent"])
     L.append("| N | event | floor | plugin | plugin - floor | naive |%s" % (
@@ -646,6 +647,8 @@ def main():
                     "of the default")
     ap.add_argument("--rounds", dest="user_rounds", type=int, help="rounds of the ns/event phase")
     ap.add_argument("--no-naive", action="store_true", help="leave out the naive reference")
+    ap.add_argument("--load-len", default="128K", help="iperf3 write size of the ns/event "
+                    "load (default 128K)")
     ap.add_argument("--argv", default="", help=argparse.SUPPRESS)
     a = ap.parse_args()
     top = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -663,7 +666,8 @@ def main():
     if a.user_rounds:
         a.rounds = a.user_rounds
     phases = a.only.split(",") if a.only else ["nsevent", "throughput", "read", "collectd"]
-    partial = a.only or a.compare or a.user_ns or a.user_rounds or a.no_naive
+    partial = a.only or a.compare or a.user_ns or a.user_rounds or a.no_naive or \
+        a.load_len != "128K"
     if partial and not a.out and not a.quick:
         ap.error("--only/--ns/--compare/--no-naive need --out (docs/PERFORMANCE.md is the full run's)")
     b = Bench(a)

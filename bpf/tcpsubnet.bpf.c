@@ -33,6 +33,8 @@ const volatile bool have_local = false;
 const volatile __u32 n_remote_ids = 1;
 const volatile bool filter_lport = false;
 const volatile bool filter_rport = false;
+/* Memoise classifications per socket (see struct ts_memo); off for small tries. */
+const volatile bool use_memo = false;
 const volatile __u64 lport_bits[TS_PORT_WORDS];
 const volatile __u64 rport_bits[TS_PORT_WORDS];
 
@@ -74,8 +76,13 @@ struct {
  * of LPM trie walks whose depth grows with the number of prefixes. The addresses are
  * compared on every use, so a socket that connects again elsewhere is classified anew,
  * and the configuration never changes after load, so a memo cannot go stale.
+ * With few prefixes the trie walk is as cheap as the memo (measured: equal at one
+ * prefix, 2x apart at 65536), so user space turns it on only for larger tries and
+ * small configurations allocate nothing per socket. Only the bytes and RTT programs
+ * create memos; state changes and retransmissions use one if it exists.
  * bpf_sk_storage_get() is allowed in tp_btf and fentry/fexit programs since 5.11
- * (commit 8e4597c627fb); kprobes and raw_tp cannot use it and classify every event.
+ * (commit 8e4597c627fb); user space loads again without the memo when the kernel
+ * refuses it. kprobes and raw_tp cannot use it and classify every event.
  */
 struct ts_memo {
 	__u32 raddr[4];
@@ -163,12 +170,13 @@ static __always_inline bool index_of(struct ts_lpm_key *key, const __u32 *laddr,
  * sockets that are not counted (other families, filtered ports, unmatched and not
  * reported), before any map lookup for the first two.
  */
-static __always_inline bool classify_typed(const struct sock *sk, __u16 lport, __u32 *index)
+static __always_inline bool classify_typed(const struct sock *sk, __u16 lport, __u32 *index,
+					   __u64 create)
 {
 	__u16 family = sk->__sk_common.skc_family;
 	struct ts_lpm_key key;
 	__u32 laddr[4] = {};
-	struct ts_memo *m;
+	struct ts_memo *m = NULL;
 	bool counted;
 
 	if (family != AF_INET && family != AF_INET6)
@@ -197,7 +205,8 @@ static __always_inline bool classify_typed(const struct sock *sk, __u16 lport, _
 		}
 	}
 	/* NULL when the socket is being destroyed or memory is short: classify anyway. */
-	m = bpf_sk_storage_get(&memo, (struct sock *)sk, NULL, BPF_SK_STORAGE_GET_F_CREATE);
+	if (use_memo)
+		m = bpf_sk_storage_get(&memo, (struct sock *)sk, NULL, create);
 	if (m && m->verdict != TS_MEMO_EMPTY && m->raddr[3] == key.addr[3] &&
 	    m->raddr[2] == key.addr[2] && m->raddr[1] == key.addr[1] &&
 	    m->raddr[0] == key.addr[0] &&
@@ -294,7 +303,7 @@ static __always_inline void bytes_typed(const struct sock *sk, __u64 bytes, bool
 {
 	__u32 index;
 
-	if (classify_typed(sk, sk->__sk_common.skc_num, &index))
+	if (classify_typed(sk, sk->__sk_common.skc_num, &index, BPF_SK_STORAGE_GET_F_CREATE))
 		add_bytes(index, bytes, tx);
 }
 
@@ -322,7 +331,8 @@ static __always_inline void rtt_typed(struct sock *sk)
 	if (!tp)
 		return;
 	srtt_us = tp->srtt_us >> 3;
-	if (srtt_us != 0 && classify_typed(sk, sk->__sk_common.skc_num, &index))
+	if (srtt_us != 0 &&
+	    classify_typed(sk, sk->__sk_common.skc_num, &index, BPF_SK_STORAGE_GET_F_CREATE))
 		add_rtt(index, srtt_us);
 }
 
@@ -412,7 +422,7 @@ int BPF_PROG(tp_state, const struct sock *sk, const int oldstate, const int news
 	if (kind == TS_ST_NONE || sk->sk_protocol != IPPROTO_TCP)
 		return 0;
 	tp = bpf_skc_to_tcp_sock((void *)sk);
-	if (tp && classify_typed(sk, bpf_ntohs(tp->inet_conn.icsk_inet.inet_sport), &index))
+	if (tp && classify_typed(sk, bpf_ntohs(tp->inet_conn.icsk_inet.inet_sport), &index, 0))
 		add_state(index, kind);
 	return 0;
 }
@@ -431,7 +441,7 @@ int BPF_PROG(tp_retrans, const struct sock *sk, const struct sk_buff *skb)
 {
 	__u32 index;
 
-	if (classify_typed(sk, sk->__sk_common.skc_num, &index))
+	if (classify_typed(sk, sk->__sk_common.skc_num, &index, 0))
 		add_retrans(index, gso_segs_typed(skb));
 	return 0;
 }
@@ -442,7 +452,7 @@ int BPF_PROG(tp_retrans_err, const struct sock *sk, const struct sk_buff *skb, i
 {
 	__u32 index;
 
-	if (err == 0 && classify_typed(sk, sk->__sk_common.skc_num, &index))
+	if (err == 0 && classify_typed(sk, sk->__sk_common.skc_num, &index, 0))
 		add_retrans(index, gso_segs_typed(skb));
 	return 0;
 }
