@@ -349,8 +349,9 @@ again:
 	err = tcpsubnet_bpf__load(skel);
 	if (err && memo) {
 		/* Socket storage in tracing programs needs 5.11+: classify every event. */
-		ts_log(TS_LOG_DEBUG, "attach mode %s: loading with the per-socket memo failed "
-		       "(%s); loading without it", ts_attach_mode_name(m), errstr(err));
+		ts_log(TS_LOG_INFO, "no per-socket memo in %s mode: this kernel refuses socket "
+		       "storage in tracing programs (%s; needs 5.11+), so every event is "
+		       "classified", ts_attach_mode_name(m), errstr(err));
 		tcpsubnet_bpf__destroy(skel);
 		memo = false;
 		goto again;
