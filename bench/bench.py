@@ -229,7 +229,7 @@ class Bench:
             write_conf(path, gen_prefixes(n), subnets, rtt)
         return path
 
-    def attach(self, impl, n, cmd, stats):
+    def attach(self, impl, n, cmd, stats, rtt=True):
         out = os.path.join(self.tmp, "attach.json")
         if impl == "baseline":
             argv = [self.ts_bench_base, "attach", "--impl", "plugin", "--out", out]
@@ -237,7 +237,7 @@ class Bench:
             argv = [self.ts_bench, "attach", "--impl", impl, "--out", out]
         if stats:
             argv.append("--stats")
-        argv += [self.conf(n), "--"] + cmd
+        argv += [self.conf(n, rtt=rtt), "--"] + cmd
         r = run(argv, check=False)
         if r.returncode != 0:
             raise RuntimeError("ts-bench %s N=%d failed: %s" % (impl, n, r.stderr.strip()))
@@ -281,6 +281,8 @@ class Bench:
                 v.append({"family": fam, "len": ln, "name": "%s %s" % (
                     "IPv4" if fam == "ipv4" else "IPv4-mapped IPv6",
                     "128 KiB" if ln == "128K" else "64 B")})
+        if self.a.quick:  # one of each family and size, to keep CI short
+            v = [v[0], v[3]]
         return v
 
     def iptables_hook(self, on):
@@ -290,8 +292,9 @@ class Bench:
     def phase_throughput(self):
         a = self.a
         for kind in a.kinds:
-            # The floor does not depend on N: once, to show what any hook costs.
-            for n in (a.ns[:1] if kind == "floor" else a.ns):
+            # The floor does not depend on N: once, to show what any hook costs; the
+            # plugin without RTT once, to show what the per-segment RTT program costs.
+            for n in (a.ns[:1] if kind in ("floor", "plugin-rtt-off") else a.ns):
                 if kind == "iptables":
                     rules = os.path.join(self.tmp, "iptables-%d" % n)
                     write_iptables(rules, ipv4_prefixes(n))
@@ -306,8 +309,10 @@ class Bench:
                         rec["a_bps"].append(self.iperf_bps(r.stdout))
                         rec["a_cpu"].append(self.iperf_cpu(r.stdout))
                         # B: plugin attached / rules hooked
-                        if kind in ("plugin", "floor"):
-                            _, out = self.attach(kind, n, self.iperf(v, a.tput_seconds), False)
+                        if kind in ("plugin", "floor", "plugin-rtt-off"):
+                            _, out = self.attach(kind.split("-")[0], n,
+                                                 self.iperf(v, a.tput_seconds), False,
+                                                 rtt=kind != "plugin-rtt-off")
                             rec["b_bps"].append(self.iperf_bps(out))
                             rec["b_cpu"].append(self.iperf_cpu(out))
                         else:
@@ -418,7 +423,7 @@ class Bench:
             "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
             "kernel": platform.release(), "cpu": cpu, "cpus": os.cpu_count(),
             "command": "bench/run" + ("".join(" " + shlex.quote(x) for x in argv)),
-            "quick": self.a.quick, "mode": "tracepoint",
+            "quick": self.a.quick, "mode": "tracepoint", "netns": NS,
             "iperf3": run(["iperf3", "--version"], check=False).stdout.splitlines()[0]
             if shutil.which("iperf3") else None,
             "iptables": run(["iptables", "--version"], check=False).stdout.strip(),
@@ -586,7 +591,8 @@ def report(raw, notes):
         L.append("")
         L.append("Median of the per-pair ratios B/A over %d interleaved pairs (A B A B ...) of "
                  "%d s iperf3 runs. plugin: A = nothing attached, B = the plugin attached "
-                 "with N prefixes (RTT, connections, retransmits on). floor: B = the no-op "
+                 "with N prefixes (RTT, connections, retransmits on). plugin-rtt-off: the "
+                 "same with `RTT false` (no program on tcp_probe). floor: B = the no-op "
                  "programs on the same hooks (what attaching anything there costs, "
                  "including the kernel's dispatch that ns/event does not see). iptables: A = no rules, "
                  "B = N counting rules per direction (chains hooked from OUTPUT with `-d` and "
@@ -601,7 +607,7 @@ def report(raw, notes):
         for t in raw["throughput"]:
             if t["variant"] not in variants:
                 variants.append(t["variant"])
-        for kind in ("plugin", "floor", "iptables"):
+        for kind in ("plugin", "plugin-rtt-off", "floor", "iptables"):
             rows = [t for t in raw["throughput"] if t["kind"] == kind]
             if not rows:
                 continue
@@ -714,12 +720,12 @@ def main():
     if a.quick:
         a.ns, a.rounds, a.window, a.pairs, a.tput_seconds = [1, 4096], 1, 1, 1, 1
         a.kinds, a.read_ns, a.read_worst, a.cycles, a.read_rounds = \
-            ["plugin", "floor", "iptables"], [16], [256], 3, 1
+            ["plugin", "plugin-rtt-off", "floor", "iptables"], [16], [256], 3, 1
         a.collectd_seconds, a.collectd_interval = 3, 1
     else:
         a.ns, a.rounds, a.window, a.pairs, a.tput_seconds = [1, 16, 256, 4096, 65536], 3, 4, 7, 2
         a.kinds, a.read_ns, a.read_worst, a.cycles, a.read_rounds = \
-            ["plugin", "floor", "iptables"], [16, 4096, 65536], [4096, 65536], 10, 2
+            ["plugin", "plugin-rtt-off", "floor", "iptables"], [16, 4096, 65536], [4096, 65536], 10, 2
         a.collectd_seconds, a.collectd_interval = 12, 5
     if a.user_ns:
         a.ns = [int(x) for x in a.user_ns.split(",")]

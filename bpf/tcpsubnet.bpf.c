@@ -87,13 +87,17 @@ struct {
 struct ts_memo {
 	__u32 raddr[4];
 	__u32 laddr[4];
-	__u32 index;
-	__u32 verdict;	/* TS_MEMO_* */
+	/*
+	 * TS_MEMO_EMPTY, TS_MEMO_SKIP (unmatched with ReportUnmatched false) or the counter
+	 * index + 1: one word, stored after the addresses and read before them, so another
+	 * CPU filling the memo at the same time is seen completely or not at all.
+	 */
+	__u32 state;
+	__u32 pad;
 };
 
 #define TS_MEMO_EMPTY 0
-#define TS_MEMO_COUNT 1
-#define TS_MEMO_SKIP 2	/* unmatched with ReportUnmatched false */
+#define TS_MEMO_SKIP 0xffffffffU
 
 struct {
 	__uint(type, BPF_MAP_TYPE_SK_STORAGE);
@@ -207,15 +211,24 @@ static __always_inline bool classify_typed(const struct sock *sk, __u16 lport, _
 	/* NULL when the socket is being destroyed or memory is short: classify anyway. */
 	if (use_memo)
 		m = bpf_sk_storage_get(&memo, (struct sock *)sk, NULL, create);
-	if (m && m->verdict != TS_MEMO_EMPTY && m->raddr[3] == key.addr[3] &&
-	    m->raddr[2] == key.addr[2] && m->raddr[1] == key.addr[1] &&
-	    m->raddr[0] == key.addr[0] &&
-	    (!have_local || (m->laddr[0] == laddr[0] && m->laddr[1] == laddr[1] &&
-			     m->laddr[2] == laddr[2] && m->laddr[3] == laddr[3]))) {
-		*index = m->index;
-		return m->verdict == TS_MEMO_COUNT;
-	}
 	if (m) {
+		__u32 st = *(volatile __u32 *)&m->state;
+
+		barrier();
+		if (st != TS_MEMO_EMPTY && m->raddr[3] == key.addr[3] &&
+		    m->raddr[2] == key.addr[2] && m->raddr[1] == key.addr[1] &&
+		    m->raddr[0] == key.addr[0] &&
+		    (!have_local || (m->laddr[0] == laddr[0] && m->laddr[1] == laddr[1] &&
+				     m->laddr[2] == laddr[2] && m->laddr[3] == laddr[3]))) {
+			*index = st - 1;
+			return st != TS_MEMO_SKIP;
+		}
+		/*
+		 * New socket, or one connected again elsewhere. Two CPUs may fill one memo at
+		 * once (send and softirq receive): both write the same values.
+		 */
+		*(volatile __u32 *)&m->state = TS_MEMO_EMPTY;
+		barrier();
 		m->raddr[0] = key.addr[0];
 		m->raddr[1] = key.addr[1];
 		m->raddr[2] = key.addr[2];
@@ -229,12 +242,8 @@ static __always_inline bool classify_typed(const struct sock *sk, __u16 lport, _
 	}
 	counted = index_of(&key, laddr, index);
 	if (m) {
-		/*
-		 * Two CPUs may fill the memo of one socket at once (send and softirq receive);
-		 * both write the same values for the same addresses.
-		 */
-		m->index = *index;
-		m->verdict = counted ? TS_MEMO_COUNT : TS_MEMO_SKIP;
+		barrier();
+		*(volatile __u32 *)&m->state = counted ? *index + 1 : TS_MEMO_SKIP;
 	}
 	return counted;
 }

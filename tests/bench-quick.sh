@@ -45,7 +45,9 @@ for section in "## Targets" "## Cost per event" "## Throughput" "## Read cycle a
 done
 cmp -s "$TS_TMP/out/bench.md" "$TS_TMP/stdout" || ts_fail "stdout is not the report"
 # The bench's namespace is gone.
-ip netns list | grep -q "^tsbench[0-9]" && ts_fail "a tsbench namespace was left behind"
+netns=$(python3 -c 'import json, sys; print(json.load(open(sys.argv[1]))["meta"]["netns"])' \
+	"$TS_TMP/out/bench.json")
+ip netns list | grep -q "^$netns\b" && ts_fail "the bench left its namespace $netns behind"
 
 [ "$TS_FAILS" = 0 ] || exit 1
 echo "PASS: bench/run --quick works"
