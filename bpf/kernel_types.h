@@ -32,11 +32,15 @@ typedef _Bool bool;
 /* uapi/linux/bpf.h: only what the map definitions use. */
 enum bpf_map_type {
 	BPF_MAP_TYPE_HASH = 1,
+	BPF_MAP_TYPE_ARRAY = 2, /* bench/naive.bpf.c */
 	BPF_MAP_TYPE_PERCPU_ARRAY = 6,
 	BPF_MAP_TYPE_LPM_TRIE = 11,
+	BPF_MAP_TYPE_SK_STORAGE = 24,
 };
 #define BPF_F_NO_PREALLOC (1U << 0)
 #define BPF_ANY 0
+#define BPF_NOEXIST 1
+#define BPF_SK_STORAGE_GET_F_CREATE (1ULL << 0)
 
 /* uapi socket constants */
 #define AF_INET 2

@@ -33,6 +33,8 @@ const volatile bool have_local = false;
 const volatile __u32 n_remote_ids = 1;
 const volatile bool filter_lport = false;
 const volatile bool filter_rport = false;
+/* Memoise classifications per socket (see struct ts_memo); off for small tries. */
+const volatile bool use_memo = false;
 const volatile __u64 lport_bits[TS_PORT_WORDS];
 const volatile __u64 rport_bits[TS_PORT_WORDS];
 
@@ -66,6 +68,43 @@ struct {
 	__type(key, __u32);
 	__type(value, struct ts_rtt);
 } rtt SEC(".maps");
+
+/*
+ * Typed programs (tp_btf, fentry/fexit) only: what the last classification of a socket
+ * found, kept in the socket itself (socket-local storage, freed with the socket). Every
+ * later event of that socket costs one storage lookup and an address comparison instead
+ * of LPM trie walks whose depth grows with the number of prefixes. The addresses are
+ * compared on every use, so a socket that connects again elsewhere is classified anew,
+ * and the configuration never changes after load, so a memo cannot go stale.
+ * With few prefixes the trie walk is as cheap as the memo (measured: equal at one
+ * prefix, 2x apart at 65536), so user space turns it on only for larger tries and
+ * small configurations allocate nothing per socket. Only the bytes and RTT programs
+ * create memos; state changes and retransmissions use one if it exists.
+ * bpf_sk_storage_get() is allowed in tp_btf and fentry/fexit programs since 5.11
+ * (commit 8e4597c627fb); user space loads again without the memo when the kernel
+ * refuses it. kprobes and raw_tp cannot use it and classify every event.
+ */
+struct ts_memo {
+	__u32 raddr[4];
+	__u32 laddr[4];
+	/*
+	 * TS_MEMO_EMPTY, TS_MEMO_SKIP (unmatched with ReportUnmatched false) or the counter
+	 * index + 1: one word, stored after the addresses and read before them, so another
+	 * CPU filling the memo at the same time is seen completely or not at all.
+	 */
+	__u32 state;
+	__u32 pad;
+};
+
+#define TS_MEMO_EMPTY 0
+#define TS_MEMO_SKIP 0xffffffffU
+
+struct {
+	__uint(type, BPF_MAP_TYPE_SK_STORAGE);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, int);
+	__type(value, struct ts_memo);
+} memo SEC(".maps");
 
 /* kprobe mode only: socket and flags from function entry, keyed by thread. */
 struct kp_args {
@@ -101,44 +140,112 @@ static __always_inline bool ports_pass(__u16 lport, __be16 rport_be)
 }
 
 /*
+ * The counter index of an LPM key's address (remote; local from laddr with LocalSubnet
+ * blocks), or false when it is not reported. The key is the caller's: built in place,
+ * prefixlen set here, nothing zeroed or copied.
+ */
+static __always_inline bool index_of(struct ts_lpm_key *key, const __u32 *laddr,
+				     __u32 *index)
+{
+	__u32 rid = TS_UNMATCHED_ID, lid = TS_UNMATCHED_ID, *found;
+
+	key->prefixlen = 128;
+	found = bpf_map_lookup_elem(&subnets, key);
+	if (found)
+		rid = *found;
+	else if (!count_unmatched)
+		return false;
+	if (have_local) {
+		key->addr[0] = laddr[0];
+		key->addr[1] = laddr[1];
+		key->addr[2] = laddr[2];
+		key->addr[3] = laddr[3];
+		found = bpf_map_lookup_elem(&local_subnets, key);
+		if (found)
+			lid = *found;
+	}
+	*index = lid * n_remote_ids + rid;
+	return true;
+}
+
+/*
  * tp_btf and fentry/fexit hand us a typed socket pointer: direct loads are allowed and
  * cost about half of BPF_CORE_READ's probe reads (measured on 6.18). Returns false for
- * sockets that are not counted (other families, filtered ports).
+ * sockets that are not counted (other families, filtered ports, unmatched and not
+ * reported), before any map lookup for the first two.
  */
-static __always_inline bool read_typed_lport(const struct sock *sk, __u16 lport,
-					     struct ts_sk *s)
+static __always_inline bool classify_typed(const struct sock *sk, __u16 lport, __u32 *index,
+					   __u64 create)
 {
 	__u16 family = sk->__sk_common.skc_family;
+	struct ts_lpm_key key;
+	__u32 laddr[4] = {};
+	struct ts_memo *m = NULL;
+	bool counted;
 
 	if (family != AF_INET && family != AF_INET6)
 		return false;
 	if (!ports_pass(lport, sk->__sk_common.skc_dport))
 		return false;
 	if (family == AF_INET) {
-		s->raddr[2] = bpf_htonl(0xffff);
-		s->raddr[3] = sk->__sk_common.skc_daddr;
+		key.addr[0] = 0;
+		key.addr[1] = 0;
+		key.addr[2] = bpf_htonl(0xffff);
+		key.addr[3] = sk->__sk_common.skc_daddr;
 		if (have_local) {
-			s->laddr[2] = bpf_htonl(0xffff);
-			s->laddr[3] = sk->__sk_common.skc_rcv_saddr;
+			laddr[2] = bpf_htonl(0xffff);
+			laddr[3] = sk->__sk_common.skc_rcv_saddr;
 		}
 	} else {
-		s->raddr[0] = sk->__sk_common.skc_v6_daddr.in6_u.u6_addr32[0];
-		s->raddr[1] = sk->__sk_common.skc_v6_daddr.in6_u.u6_addr32[1];
-		s->raddr[2] = sk->__sk_common.skc_v6_daddr.in6_u.u6_addr32[2];
-		s->raddr[3] = sk->__sk_common.skc_v6_daddr.in6_u.u6_addr32[3];
+		key.addr[0] = sk->__sk_common.skc_v6_daddr.in6_u.u6_addr32[0];
+		key.addr[1] = sk->__sk_common.skc_v6_daddr.in6_u.u6_addr32[1];
+		key.addr[2] = sk->__sk_common.skc_v6_daddr.in6_u.u6_addr32[2];
+		key.addr[3] = sk->__sk_common.skc_v6_daddr.in6_u.u6_addr32[3];
 		if (have_local) {
-			s->laddr[0] = sk->__sk_common.skc_v6_rcv_saddr.in6_u.u6_addr32[0];
-			s->laddr[1] = sk->__sk_common.skc_v6_rcv_saddr.in6_u.u6_addr32[1];
-			s->laddr[2] = sk->__sk_common.skc_v6_rcv_saddr.in6_u.u6_addr32[2];
-			s->laddr[3] = sk->__sk_common.skc_v6_rcv_saddr.in6_u.u6_addr32[3];
+			laddr[0] = sk->__sk_common.skc_v6_rcv_saddr.in6_u.u6_addr32[0];
+			laddr[1] = sk->__sk_common.skc_v6_rcv_saddr.in6_u.u6_addr32[1];
+			laddr[2] = sk->__sk_common.skc_v6_rcv_saddr.in6_u.u6_addr32[2];
+			laddr[3] = sk->__sk_common.skc_v6_rcv_saddr.in6_u.u6_addr32[3];
 		}
 	}
-	return true;
-}
+	/* NULL when the socket is being destroyed or memory is short: classify anyway. */
+	if (use_memo)
+		m = bpf_sk_storage_get(&memo, (struct sock *)sk, NULL, create);
+	if (m) {
+		__u32 st = *(volatile __u32 *)&m->state;
 
-static __always_inline bool read_typed(const struct sock *sk, struct ts_sk *s)
-{
-	return read_typed_lport(sk, sk->__sk_common.skc_num, s);
+		barrier();
+		if (st != TS_MEMO_EMPTY && m->raddr[3] == key.addr[3] &&
+		    m->raddr[2] == key.addr[2] && m->raddr[1] == key.addr[1] &&
+		    m->raddr[0] == key.addr[0] &&
+		    (!have_local || (m->laddr[0] == laddr[0] && m->laddr[1] == laddr[1] &&
+				     m->laddr[2] == laddr[2] && m->laddr[3] == laddr[3]))) {
+			*index = st - 1;
+			return st != TS_MEMO_SKIP;
+		}
+		/*
+		 * New socket, or one connected again elsewhere. Two CPUs may fill one memo at
+		 * once (send and softirq receive): both write the same values.
+		 */
+		*(volatile __u32 *)&m->state = TS_MEMO_EMPTY;
+		barrier();
+		m->raddr[0] = key.addr[0];
+		m->raddr[1] = key.addr[1];
+		m->raddr[2] = key.addr[2];
+		m->raddr[3] = key.addr[3];
+		if (have_local) {
+			m->laddr[0] = laddr[0];
+			m->laddr[1] = laddr[1];
+			m->laddr[2] = laddr[2];
+			m->laddr[3] = laddr[3];
+		}
+	}
+	counted = index_of(&key, laddr, index);
+	if (m) {
+		barrier();
+		*(volatile __u32 *)&m->state = counted ? *index + 1 : TS_MEMO_SKIP;
+	}
+	return counted;
 }
 
 /* kprobes and raw_tp only have an untyped pointer: CO-RE probe reads. */
@@ -173,44 +280,25 @@ static __always_inline bool read_untyped(const struct sock *sk, struct ts_sk *s)
 	return read_untyped_lport(sk, BPF_CORE_READ(sk, __sk_common.skc_num), s);
 }
 
-/* The counter index of a socket, or false when it is not reported. */
+/* The counter index of a socket read with probe reads, or false when not reported. */
 static __always_inline bool lookup_index(struct ts_sk *s, __u32 *index)
 {
-	struct ts_lpm_key key = { .prefixlen = 128 };
-	__u32 rid = TS_UNMATCHED_ID, lid = TS_UNMATCHED_ID, *found;
+	struct ts_lpm_key key;
 
-	__builtin_memcpy(key.addr, s->raddr, sizeof(key.addr));
-	found = bpf_map_lookup_elem(&subnets, &key);
-	if (found)
-		rid = *found;
-	else if (!count_unmatched)
-		return false;
-	if (have_local) {
-		__builtin_memcpy(key.addr, s->laddr, sizeof(key.addr));
-		found = bpf_map_lookup_elem(&local_subnets, &key);
-		if (found)
-			lid = *found;
-	}
-	*index = lid * n_remote_ids + rid;
-	return true;
-}
-
-static __always_inline struct ts_counters *counters_of(struct ts_sk *s)
-{
-	__u32 index;
-
-	if (!lookup_index(s, &index))
-		return NULL;
-	return bpf_map_lookup_elem(&counters, &index);
+	key.addr[0] = s->raddr[0];
+	key.addr[1] = s->raddr[1];
+	key.addr[2] = s->raddr[2];
+	key.addr[3] = s->raddr[3];
+	return index_of(&key, s->laddr, index);
 }
 
 /*
  * Plain read-modify-write of this CPU's slot is safe: tracepoints and kprobes run with
  * preemption off, and fentry trampolines refuse to re-enter a program on the same CPU.
  */
-static __always_inline void add_bytes(struct ts_sk *s, __u64 bytes, bool tx)
+static __always_inline void add_bytes(__u32 index, __u64 bytes, bool tx)
 {
-	struct ts_counters *c = counters_of(s);
+	struct ts_counters *c = bpf_map_lookup_elem(&counters, &index);
 
 	if (!c)
 		return;
@@ -222,10 +310,10 @@ static __always_inline void add_bytes(struct ts_sk *s, __u64 bytes, bool tx)
 
 static __always_inline void bytes_typed(const struct sock *sk, __u64 bytes, bool tx)
 {
-	struct ts_sk s = {};
+	__u32 index;
 
-	if (read_typed(sk, &s))
-		add_bytes(&s, bytes, tx);
+	if (classify_typed(sk, sk->__sk_common.skc_num, &index, BPF_SK_STORAGE_GET_F_CREATE))
+		add_bytes(index, bytes, tx);
 }
 
 static __always_inline bool counted_read(int ret, int flags)
@@ -233,42 +321,58 @@ static __always_inline bool counted_read(int ret, int flags)
 	return ret > 0 && !(flags & (MSG_PEEK | MSG_ERRQUEUE));
 }
 
-static __always_inline void add_rtt(struct ts_sk *s, __u32 srtt_us)
+static __always_inline void add_rtt(__u32 index, __u32 srtt_us)
 {
-	struct ts_rtt *h;
-	__u32 index;
+	struct ts_rtt *h = bpf_map_lookup_elem(&rtt, &index);
 
-	/* 0: no RTT measured yet on this socket; not a sample. */
-	if (srtt_us == 0 || !lookup_index(s, &index))
-		return;
-	h = bpf_map_lookup_elem(&rtt, &index);
 	if (!h)
 		return;
 	h->slot[ts_log2_slot(srtt_us)]++;
 	h->sum_us += srtt_us;
 }
 
-static __always_inline void add_state(struct ts_sk *s, int oldstate, int newstate)
+/* RTT of a typed socket; 0 (no RTT measured yet) is not a sample: no lookup at all. */
+static __always_inline void rtt_typed(struct sock *sk)
 {
-	struct ts_counters *c;
+	struct tcp_sock *tp = bpf_skc_to_tcp_sock(sk);
+	__u32 srtt_us, index;
 
-	if (newstate == TCP_ESTABLISHED) {
-		if (oldstate != TCP_SYN_SENT && oldstate != TCP_SYN_RECV)
-			return;
-	} else if (newstate == TCP_CLOSE) {
-		/* Only connections that were established: not failed connects, listeners. */
-		if (oldstate == TCP_SYN_SENT || oldstate == TCP_SYN_RECV ||
-		    oldstate == TCP_LISTEN || oldstate == TCP_CLOSE)
-			return;
-	} else {
+	if (!tp)
 		return;
+	srtt_us = tp->srtt_us >> 3;
+	if (srtt_us != 0 &&
+	    classify_typed(sk, sk->__sk_common.skc_num, &index, BPF_SK_STORAGE_GET_F_CREATE))
+		add_rtt(index, srtt_us);
+}
+
+/* Which connection counter a state change feeds, if any. */
+enum { TS_ST_NONE, TS_ST_ACTIVE, TS_ST_PASSIVE, TS_ST_CLOSED };
+
+static __always_inline int state_kind(int oldstate, int newstate)
+{
+	if (newstate == TCP_ESTABLISHED) {
+		if (oldstate == TCP_SYN_SENT)
+			return TS_ST_ACTIVE;
+		if (oldstate == TCP_SYN_RECV)
+			return TS_ST_PASSIVE;
+		return TS_ST_NONE;
 	}
-	c = counters_of(s);
+	/* Only connections that were established: not failed connects, listeners. */
+	if (newstate == TCP_CLOSE && oldstate != TCP_SYN_SENT && oldstate != TCP_SYN_RECV &&
+	    oldstate != TCP_LISTEN && oldstate != TCP_CLOSE)
+		return TS_ST_CLOSED;
+	return TS_ST_NONE;
+}
+
+static __always_inline void add_state(__u32 index, int kind)
+{
+	struct ts_counters *c = bpf_map_lookup_elem(&counters, &index);
+
 	if (!c)
 		return;
-	if (newstate == TCP_CLOSE)
+	if (kind == TS_ST_CLOSED)
 		c->closed++;
-	else if (oldstate == TCP_SYN_SENT)
+	else if (kind == TS_ST_ACTIVE)
 		c->opened_active++;
 	else
 		c->opened_passive++;
@@ -277,9 +381,9 @@ static __always_inline void add_state(struct ts_sk *s, int oldstate, int newstat
 /* struct tcp_skb_cb in skb->cb: seq (4), end_seq (4), then u16 tcp_gso_segs. */
 #define TS_SKB_GSO_SEGS_OFF 8
 
-static __always_inline void add_retrans(struct ts_sk *s, __u16 segs)
+static __always_inline void add_retrans(__u32 index, __u16 segs)
 {
-	struct ts_counters *c = counters_of(s);
+	struct ts_counters *c = bpf_map_lookup_elem(&counters, &index);
 
 	if (c)
 		c->retrans_segs += segs ? segs : 1;
@@ -307,11 +411,7 @@ int BPF_PROG(tp_recv, struct sock *sk, int ret, int flags)
 SEC("tp_btf/tcp_probe")
 int BPF_PROG(tp_rtt, struct sock *sk, struct sk_buff *skb)
 {
-	struct tcp_sock *tp = bpf_skc_to_tcp_sock(sk);
-	struct ts_sk s = {};
-
-	if (tp && read_typed(sk, &s))
-		add_rtt(&s, tp->srtt_us >> 3);
+	rtt_typed(sk);
 	return 0;
 }
 
@@ -324,14 +424,15 @@ int BPF_PROG(tp_rtt, struct sock *sk, struct sk_buff *skb)
 SEC("tp_btf/inet_sock_set_state")
 int BPF_PROG(tp_state, const struct sock *sk, const int oldstate, const int newstate)
 {
+	int kind = state_kind(oldstate, newstate);
 	struct tcp_sock *tp;
-	struct ts_sk s = {};
+	__u32 index;
 
-	if (sk->sk_protocol != IPPROTO_TCP)
+	if (kind == TS_ST_NONE || sk->sk_protocol != IPPROTO_TCP)
 		return 0;
 	tp = bpf_skc_to_tcp_sock((void *)sk);
-	if (tp && read_typed_lport(sk, bpf_ntohs(tp->inet_conn.icsk_inet.inet_sport), &s))
-		add_state(&s, oldstate, newstate);
+	if (tp && classify_typed(sk, bpf_ntohs(tp->inet_conn.icsk_inet.inet_sport), &index, 0))
+		add_state(index, kind);
 	return 0;
 }
 
@@ -347,10 +448,10 @@ static __always_inline __u16 gso_segs_typed(const struct sk_buff *skb)
 SEC("tp_btf/tcp_retransmit_skb")
 int BPF_PROG(tp_retrans, const struct sock *sk, const struct sk_buff *skb)
 {
-	struct ts_sk s = {};
+	__u32 index;
 
-	if (read_typed(sk, &s))
-		add_retrans(&s, gso_segs_typed(skb));
+	if (classify_typed(sk, sk->__sk_common.skc_num, &index, 0))
+		add_retrans(index, gso_segs_typed(skb));
 	return 0;
 }
 
@@ -358,10 +459,10 @@ int BPF_PROG(tp_retrans, const struct sock *sk, const struct sk_buff *skb)
 SEC("tp_btf/tcp_retransmit_skb")
 int BPF_PROG(tp_retrans_err, const struct sock *sk, const struct sk_buff *skb, int err)
 {
-	struct ts_sk s = {};
+	__u32 index;
 
-	if (err == 0 && read_typed(sk, &s))
-		add_retrans(&s, gso_segs_typed(skb));
+	if (err == 0 && classify_typed(sk, sk->__sk_common.skc_num, &index, 0))
+		add_retrans(index, gso_segs_typed(skb));
 	return 0;
 }
 
@@ -407,11 +508,7 @@ int BPF_PROG(fexit_recvmsg_nb, struct sock *sk, struct msghdr *msg, size_t len,
 SEC("fentry/tcp_rcv_established")
 int BPF_PROG(fentry_rtt, struct sock *sk, struct sk_buff *skb)
 {
-	struct tcp_sock *tp = bpf_skc_to_tcp_sock(sk);
-	struct ts_sk s = {};
-
-	if (tp && read_typed(sk, &s))
-		add_rtt(&s, tp->srtt_us >> 3);
+	rtt_typed(sk);
 	return 0;
 }
 
@@ -430,11 +527,13 @@ static __always_inline void kp_finish(long ret, bool tx)
 	__u64 tid = bpf_get_current_pid_tgid();
 	struct kp_args *a = bpf_map_lookup_elem(&kp_stash, &tid);
 	struct ts_sk s = {};
+	__u32 index;
 
 	if (!a)
 		return;
-	if ((tx ? ret > 0 : counted_read(ret, a->flags)) && read_untyped(a->sk, &s))
-		add_bytes(&s, ret, tx);
+	if ((tx ? ret > 0 : counted_read(ret, a->flags)) && read_untyped(a->sk, &s) &&
+	    lookup_index(&s, &index))
+		add_bytes(index, ret, tx);
 	bpf_map_delete_elem(&kp_stash, &tid);
 }
 
@@ -496,10 +595,11 @@ int BPF_KRETPROBE(krp_recvmsg, int ret)
 SEC("kprobe/tcp_rcv_established")
 int BPF_KPROBE(kp_rtt, struct sock *sk)
 {
+	__u32 srtt_us = BPF_CORE_READ((struct tcp_sock *)sk, srtt_us) >> 3, index;
 	struct ts_sk s = {};
 
-	if (read_untyped(sk, &s))
-		add_rtt(&s, BPF_CORE_READ((struct tcp_sock *)sk, srtt_us) >> 3);
+	if (srtt_us != 0 && read_untyped(sk, &s) && lookup_index(&s, &index))
+		add_rtt(index, srtt_us);
 	return 0;
 }
 
@@ -507,12 +607,15 @@ int BPF_KPROBE(kp_rtt, struct sock *sk)
 SEC("raw_tp/inet_sock_set_state")
 int BPF_PROG(raw_state, const struct sock *sk, const int oldstate, const int newstate)
 {
+	int kind = state_kind(oldstate, newstate);
 	struct ts_sk s = {};
+	__u32 index;
 
-	if (BPF_CORE_READ(sk, sk_protocol) == IPPROTO_TCP &&
+	if (kind != TS_ST_NONE && BPF_CORE_READ(sk, sk_protocol) == IPPROTO_TCP &&
 	    read_untyped_lport(sk, bpf_ntohs(BPF_CORE_READ((struct tcp_sock *)sk,
-							  inet_conn.icsk_inet.inet_sport)), &s))
-		add_state(&s, oldstate, newstate);
+							  inet_conn.icsk_inet.inet_sport)), &s) &&
+	    lookup_index(&s, &index))
+		add_state(index, kind);
 	return 0;
 }
 
@@ -530,9 +633,10 @@ SEC("raw_tp/tcp_retransmit_skb")
 int BPF_PROG(raw_retrans, const struct sock *sk, const struct sk_buff *skb)
 {
 	struct ts_sk s = {};
+	__u32 index;
 
-	if (read_untyped(sk, &s))
-		add_retrans(&s, gso_segs_untyped(skb));
+	if (read_untyped(sk, &s) && lookup_index(&s, &index))
+		add_retrans(index, gso_segs_untyped(skb));
 	return 0;
 }
 
@@ -540,8 +644,9 @@ SEC("raw_tp/tcp_retransmit_skb")
 int BPF_PROG(raw_retrans_err, const struct sock *sk, const struct sk_buff *skb, int err)
 {
 	struct ts_sk s = {};
+	__u32 index;
 
-	if (err == 0 && read_untyped(sk, &s))
-		add_retrans(&s, gso_segs_untyped(skb));
+	if (err == 0 && read_untyped(sk, &s) && lookup_index(&s, &index))
+		add_retrans(index, gso_segs_untyped(skb));
 	return 0;
 }

@@ -290,6 +290,13 @@ static int fill_trie(struct bpf_map *map, const struct ts_prefix *p, size_t n, c
 	return 0;
 }
 
+/*
+ * Above this many prefixes (Subnet and LocalSubnet together) the typed programs memoise
+ * each socket's classification: the LPM trie walk grows with the trie's depth, the memo
+ * lookup does not. Below it the walk is as cheap and nothing is allocated per socket.
+ */
+#define TS_MEMO_MIN_PREFIXES 32
+
 /* Loads, fills and attaches one method; on failure leaves nothing behind. */
 static int try_mode(struct ts_bpf *b, const struct ts_config *c, enum ts_attach_mode m,
 		    const struct kfeat *kf, char *why, size_t len)
@@ -299,6 +306,9 @@ static int try_mode(struct ts_bpf *b, const struct ts_config *c, enum ts_attach_
 	struct bpf_program *prog;
 	__u32 n_ids;
 	int err;
+	/* kprobes cannot use socket storage: they classify every event. */
+	bool memo = m != TS_ATTACH_KPROBE &&
+		    c->n_prefixes + c->n_lprefixes > TS_MEMO_MIN_PREFIXES;
 
 	if (m == TS_ATTACH_TRACEPOINT && !kf->has_tp) {
 		snprintf(why, len, "%s", mode_hint(m));
@@ -310,6 +320,7 @@ static int try_mode(struct ts_bpf *b, const struct ts_config *c, enum ts_attach_
 		return -ENOENT;
 	}
 
+again:
 	skel = tcpsubnet_bpf__open_opts(&oo);
 	if (skel == NULL) {
 		err = -errno;
@@ -322,6 +333,7 @@ static int try_mode(struct ts_bpf *b, const struct ts_config *c, enum ts_attach_
 	skel->rodata->n_remote_ids = (__u32)c->n_subnets + 1;
 	skel->rodata->filter_lport = c->lport_filter;
 	skel->rodata->filter_rport = c->rport_filter;
+	skel->rodata->use_memo = memo;
 	memcpy((void *)skel->rodata->lport_bits, c->lport_bits, sizeof(c->lport_bits));
 	memcpy((void *)skel->rodata->rport_bits, c->rport_bits, sizeof(c->rport_bits));
 	bpf_map__set_max_entries(skel->maps.subnets, c->n_prefixes ? (__u32)c->n_prefixes : 1);
@@ -335,6 +347,15 @@ static int try_mode(struct ts_bpf *b, const struct ts_config *c, enum ts_attach_
 		bpf_program__set_autoload(prog, prog_wanted(bpf_program__name(prog), m, kf, c));
 
 	err = tcpsubnet_bpf__load(skel);
+	if (err && memo) {
+		/* Socket storage in tracing programs needs 5.11+: classify every event. */
+		ts_log(TS_LOG_INFO, "no per-socket memo in %s mode: this kernel refuses socket "
+		       "storage in tracing programs (%s; needs 5.11+), so every event is "
+		       "classified", ts_attach_mode_name(m), errstr(err));
+		tcpsubnet_bpf__destroy(skel);
+		memo = false;
+		goto again;
+	}
 	if (err) {
 		snprintf(why, len, "loading failed (%s): %s", errstr(err), mode_hint(m));
 		goto fail;
@@ -542,6 +563,11 @@ int ts_bpf_read(struct ts_bpf *b, struct ts_counters *totals, struct ts_hist *rt
 		rtt[id] = sum;
 	}
 	return 0;
+}
+
+struct bpf_object *ts_bpf_object(const struct ts_bpf *b)
+{
+	return b->skel->obj;
 }
 
 void ts_bpf_close(struct ts_bpf *b)

@@ -43,4 +43,8 @@ int ts_bpf_read(struct ts_bpf *b, struct ts_counters *totals, struct ts_hist *rt
 
 void ts_bpf_close(struct ts_bpf *b);
 
+/* The loaded BPF object, for tools that inspect its programs and maps (bench/ts-bench). */
+struct bpf_object;
+struct bpf_object *ts_bpf_object(const struct ts_bpf *b);
+
 #endif /* TSBPF_H */

@@ -97,25 +97,32 @@ cat >"$TS_TMP/flows" <<'FLOWS'
 --listen 198.18.171.1 --connect 198.18.171.1 --bind 198.18.172.1 --bytes 200003 --reply-bytes 50021
 --listen dual --connect 198.18.170.2 --bind 198.18.171.2 --bytes 250007 --reply-bytes 70001
 FLOWS
-if run "$TS_TMP/conf.p" "$TS_TMP/flows"; then
-	c1=$(ts_field "$(moved 1)" c2s) s1=$(ts_field "$(moved 1)" s2c)
-	c2=$(ts_field "$(moved 2)" c2s) s2=$(ts_field "$(moved 2)" s2c)
-	c3=$(ts_field "$(moved 3)" c2s) s3=$(ts_field "$(moved 3)" s2c)
-	# flow 1: client la -> server rb; flow 3 (dual-stack server in la, client in
-	# 198.18.171.0/24): the server socket is la-to-rb, the client socket the reverse.
-	expect la-to-rb if_octets "$(sum "$s1" "$c3") $(sum "$c1" "$s3")"
-	expect 198.18.171.0/24-to-ra if_octets "$(sum "$c1" "$s3") $(sum "$s1" "$c3")"
-	expect other-to-rb if_octets "$s2 $c2"
-	expect 198.18.171.0/24-to-other if_octets "$c2 $s2"
-	expect la-to-rb connections-opened-active 1
-	expect la-to-rb connections-opened-passive 1
-	expect la-to-ra if_octets "0 0"
-	expect la-to-other if_octets "0 0"
-	expect 198.18.171.0/24-to-rb if_octets "0 0"
-	grep -q "^dc-east \|^ra \|^rb " "$TS_TMP/got" && ts_fail "pairs: plain subnet instances reported"
-	n=$(awk '{ print $1 }' "$TS_TMP/got" | sort -u | wc -l)
-	[ "$n" = 9 ] && ts_pass "pairs: 3 local x 3 remote instances" || ts_fail "pairs: $n instances"
-fi
+# The same with a trie large enough for the per-socket memo (local addresses included).
+ts_memo_pad "$TS_TMP/conf.p" "$TS_TMP/conf.p.memo"
+for conf in conf.p conf.p.memo; do
+	[ "$conf" = conf.p.memo ] && label="pairs, memo"
+	if run "$TS_TMP/$conf" "$TS_TMP/flows"; then
+		c1=$(ts_field "$(moved 1)" c2s) s1=$(ts_field "$(moved 1)" s2c)
+		c2=$(ts_field "$(moved 2)" c2s) s2=$(ts_field "$(moved 2)" s2c)
+		c3=$(ts_field "$(moved 3)" c2s) s3=$(ts_field "$(moved 3)" s2c)
+		# flow 1: client la -> server rb; flow 3 (dual-stack server in la, client in
+		# 198.18.171.0/24): the server socket is la-to-rb, the client socket the reverse.
+		expect la-to-rb if_octets "$(sum "$s1" "$c3") $(sum "$c1" "$s3")"
+		expect 198.18.171.0/24-to-ra if_octets "$(sum "$c1" "$s3") $(sum "$s1" "$c3")"
+		expect other-to-rb if_octets "$s2 $c2"
+		expect 198.18.171.0/24-to-other if_octets "$c2 $s2"
+		expect la-to-rb connections-opened-active 1
+		expect la-to-rb connections-opened-passive 1
+		expect la-to-ra if_octets "0 0"
+		expect la-to-other if_octets "0 0"
+		expect 198.18.171.0/24-to-rb if_octets "0 0"
+		grep -q "^dc-east \|^ra \|^rb " "$TS_TMP/got" && ts_fail "$label: plain subnet instances reported"
+		n=$(awk '{ print $1 }' "$TS_TMP/got" | sort -u | wc -l)
+		want=9
+		[ "$conf" = conf.p.memo ] && want=12 # memo-pad is a fourth remote subnet
+		[ "$n" = $want ] && ts_pass "$label: $want instances" || ts_fail "$label: $n instances"
+	fi
+done
 
 [ "$TS_FAILS" = 0 ] || exit 1
 echo "PASS: port filters and subnet pairs"

@@ -260,3 +260,16 @@ ts_field() {
 ts_value() {
 	awk -v i="$1" -v t="$2" '$1 == i && $2 == t { print $3 }' "$TS_TMP/got"
 }
+
+# ts_memo_pad IN OUT: the configuration IN plus a subnet of 40 prefixes that no test
+# traffic uses (100.64.0.0/18), so the trie is large enough for the typed programs'
+# per-socket memo (more than 32 prefixes, see plugin/tsbpf.c). The same exact figures
+# must come out with and without it.
+ts_memo_pad() {
+	{
+		cat "$1"
+		echo '<Subnet "memo-pad">'
+		for i in $(seq 0 39); do echo "  Prefix \"100.64.$i.0/24\""; done
+		echo '</Subnet>'
+	} >"$2"
+}

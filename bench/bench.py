@@ -1,0 +1,780 @@
+# SPDX-License-Identifier: GPL-2.0-only
+"""Benchmark driver of collectd-tcpsubnet (run through bench/run, as root).
+
+Measures, in one run and interleaved so machine noise hits every variant alike:
+  * ns/event of each attached BPF program (the kernel's run-time statistics) for the
+    plugin, a floor (no-op programs on the same hooks) and a naive implementation
+    (linear scan + string-keyed hash + atomics), for every N configured prefixes;
+  * iperf3 throughput with the plugin attached vs. nothing, and with N iptables
+    counting rules vs. none (A B A B ... pairs, median of the per-pair ratios);
+  * read-cycle time and memory (BPF map memory, harness RSS, collectd RSS);
+  * plugin init time.
+Writes raw JSON and a markdown report; the full mode writes docs/PERFORMANCE.md and
+docs/performance.json. Bench traffic uses only 198.19.48.0/20 and 2001:db8:5000::/36
+inside a network namespace this script creates and deletes.
+"""
+import argparse
+import datetime
+import json
+import os
+import platform
+import random
+import shlex
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+NS = "tsbench%d" % os.getpid()
+A4, B4 = "198.19.48.1", "198.19.48.2"
+A6, B6 = "2001:db8:5000::1", "2001:db8:5000::2"
+PORT4, PORT6 = 5201, 5202
+
+# Plugin programs that carry each family in tracepoint mode, and their reference twins.
+FAMILIES = [
+    ("send", "bytes (send)", {"plugin": "tp_send", "floor": "floor_send", "naive": "naive_send"}),
+    ("recv", "bytes (receive)", {"plugin": "tp_recv", "floor": "floor_recv", "naive": "naive_recv"}),
+    ("rtt", "RTT (tcp_probe)", {"plugin": "tp_rtt", "floor": "floor_rtt", "naive": "naive_rtt"}),
+    ("state", "connections (state)", {"plugin": "tp_state", "floor": "floor_state"}),
+    ("retrans", "retransmits", {"plugin": "tp_retrans_err", "floor": "floor_retrans"}),
+]
+for _f in FAMILIES:
+    _f[2]["baseline"] = _f[2]["plugin"]  # --compare: the same programs of another build
+MIN_EVENTS = 1000  # fewer events in a window: no ns/event figure (too few to mean anything)
+
+
+def log(msg):
+    sys.stderr.write("bench: %s\n" % msg)
+    sys.stderr.flush()
+
+
+def run(cmd, check=True, **kw):
+    r = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, **kw)
+    if check and r.returncode != 0:
+        raise RuntimeError("%s failed (%d): %s" % (" ".join(cmd), r.returncode, r.stderr.strip()))
+    return r
+
+
+def nsx(*cmd):
+    return ["ip", "netns", "exec", NS] + list(cmd)
+
+
+def median(xs):
+    xs = [x for x in xs if x is not None]
+    return statistics.median(xs) if xs else None
+
+
+# ---------------------------------------------------------------- configurations
+
+def gen_prefixes(n):
+    """n distinct prefixes, half IPv4 and half IPv6, deterministic for a given n. The bench
+    traffic (198.19.48.x, 2001:db8:5000::x) matches the most specific of nested ones."""
+    rnd = random.Random(7000 + n)
+    out = ["198.19.48.0/24"]
+    if n >= 2:
+        out.append("2001:db8:5000::/48")
+    if n >= 4:
+        out += ["198.19.48.0/20", "2001:db8:5000::/36"]
+    seen = set(out)
+    while len(out) < n:
+        if len(out) % 2 == 0:
+            plen = rnd.choice([8, 12, 16, 20, 22, 24, 24, 24, 26, 28, 30, 32])
+            a = rnd.getrandbits(32) & ((0xFFFFFFFF << (32 - plen)) & 0xFFFFFFFF)
+            if (a >> 16) == (198 << 8 | 19) or (a >> 24) in (0, 127) or plen < 16 and (a >> 24) == 198:
+                continue
+            p = "%d.%d.%d.%d/%d" % (a >> 24, (a >> 16) & 255, (a >> 8) & 255, a & 255, plen)
+        else:
+            plen = rnd.choice([29, 32, 36, 40, 44, 48, 48, 52, 56, 64, 64, 128])
+            a = rnd.getrandbits(128) & (((1 << 128) - 1) ^ ((1 << (128 - plen)) - 1))
+            a |= 1 << 125  # 2000::/3: never covers ::ffff:0:0/96 or 2001:db8::/32
+            a &= ~(1 << 126) & ~(1 << 127)
+            if (a >> 96) == 0x20010DB8:
+                continue
+            groups = ["%x" % ((a >> (112 - 16 * i)) & 0xFFFF) for i in range(8)]
+            p = ":".join(groups) + "/%d" % plen
+            # normalise host bits away (plen may cut a group)
+        if p in seen:
+            continue
+        seen.add(p)
+        out.append(p)
+    return out[:n]
+
+
+PREFIXES_PER_SUBNET = 16
+
+
+def default_subnets(n):
+    """The bench's standard configuration: N prefixes in N/16 subnets (at least one)."""
+    return max(1, n // PREFIXES_PER_SUBNET)
+
+
+def write_conf(path, prefixes, subnets, rtt=True):
+    """The prefixes spread round-robin over `subnets` subnets g0, g1, ... (the bench
+    traffic's prefixes, first in the list, land in g0 and g1), or with subnets == 0 each
+    prefix its own subnet (the worst case for the read cycle)."""
+    with open(path, "w") as f:
+        if not subnets:
+            for p in prefixes:
+                f.write('<Subnet "s%s">\n  Prefix "%s"\n</Subnet>\n' % (
+                    p.replace("/", "_").replace(":", "-"), p))
+        else:
+            groups = [[] for _ in range(subnets)]
+            for i, p in enumerate(prefixes):
+                groups[i % subnets].append(p)
+            for i, g in enumerate(groups):
+                f.write('<Subnet "g%d">\n' % i)
+                for p in g:
+                    f.write('  Prefix "%s"\n' % p)
+                f.write("</Subnet>\n")
+        f.write("RTT %s\n" % ("true" if rtt else "false"))
+
+
+def write_iptables(path, prefixes4):
+    """N counting rules (no target: count and fall through) per direction, in chains
+    hooked from OUTPUT (-d) and INPUT (-s), the way collectd's iptables plugin counts."""
+    with open(path, "w") as f:
+        f.write("*filter\n:TSB_TX - [0:0]\n:TSB_RX - [0:0]\n")
+        for p in prefixes4:
+            f.write("-A TSB_TX -d %s\n" % p)
+        for p in prefixes4:
+            f.write("-A TSB_RX -s %s\n" % p)
+        f.write("COMMIT\n")
+
+
+def ipv4_prefixes(n):
+    """n distinct IPv4 prefixes, the bench traffic's /24 last (every packet walks them all)."""
+    rnd = random.Random(9000 + n)
+    seen = {"198.19.48.0/24"}
+    out = []
+    while len(out) < n - 1:
+        plen = rnd.choice([16, 20, 24, 24, 24, 28, 32])
+        a = rnd.getrandbits(32) & ((0xFFFFFFFF << (32 - plen)) & 0xFFFFFFFF)
+        if (a >> 16) == (198 << 8 | 19):
+            continue
+        p = "%d.%d.%d.%d/%d" % (a >> 24, (a >> 16) & 255, (a >> 8) & 255, a & 255, plen)
+        if p not in seen:
+            seen.add(p)
+            out.append(p)
+    return out + ["198.19.48.0/24"]
+
+
+# ---------------------------------------------------------------- the bench itself
+
+class Bench:
+    def __init__(self, args):
+        self.a = args
+        self.tmp = tempfile.mkdtemp(prefix="tsbench.")
+        self.ts_bench = os.path.join(args.builddir, "bench", "ts-bench")
+        self.ts_bench_base = os.path.join(args.compare, "bench", "ts-bench") if args.compare else None
+        self.servers = []
+        self.raw = {"nsevent": [], "throughput": [], "read": [], "collectd": [], "meta": {}}
+
+    # -- namespace and iperf3 servers
+    def setup(self):
+        run(["ip", "netns", "add", NS])
+        run(["ip", "-n", NS, "link", "set", "lo", "up"])
+        for a in (A4, B4):
+            run(["ip", "-n", NS, "addr", "add", a + "/32", "dev", "lo"])
+        for a in (A6, B6):
+            run(["ip", "-n", NS, "addr", "add", a + "/128", "dev", "lo", "nodad"])
+        # IPv4 server on an AF_INET socket; a dual-stack one for IPv4-mapped IPv6.
+        for cmd in (["iperf3", "-s", "-B", A4, "-p", str(PORT4)],
+                    ["iperf3", "-s", "-p", str(PORT6)]):
+            self.servers.append(subprocess.Popen(nsx(*cmd), stdout=subprocess.DEVNULL,
+                                                 stderr=subprocess.DEVNULL))
+        time.sleep(0.5)
+
+    def cleanup(self):
+        for p in self.servers:
+            p.terminate()
+        for p in self.servers:
+            try:
+                p.wait(5)
+            except subprocess.TimeoutExpired:
+                p.kill()
+        r = run(["ip", "netns", "pids", NS], check=False)
+        for pid in r.stdout.split():
+            try:
+                os.kill(int(pid), signal.SIGKILL)
+            except OSError:
+                pass
+        run(["ip", "netns", "del", NS], check=False)
+        shutil.rmtree(self.tmp, ignore_errors=True)
+
+    def iperf(self, variant, seconds):
+        dst, src, port = (A4, B4, PORT4) if variant["family"] == "ipv4" else \
+            ("::ffff:" + A4, "::ffff:" + B4, PORT6)
+        return nsx("iperf3", "-c", dst, "-B", src, "-p", str(port), "-t", str(seconds),
+                   "-l", variant["len"], "-J")
+
+    @staticmethod
+    def iperf_bps(out):
+        j = json.loads(out)
+        return j["end"]["sum_received"]["bits_per_second"]
+
+    @staticmethod
+    def iperf_cpu(out):
+        """CPU used by both iperf3 ends, in CPUs (1.0 = one CPU busy all along)."""
+        c = json.loads(out)["end"]["cpu_utilization_percent"]
+        return (c["host_total"] + c["remote_total"]) / 100.0
+
+    def conf(self, n, subnets=None, rtt=True):
+        if subnets is None:
+            subnets = default_subnets(n)
+        path = os.path.join(self.tmp, "conf-%d-%s-%s" % (n, subnets, rtt))
+        if not os.path.exists(path):
+            write_conf(path, gen_prefixes(n), subnets, rtt)
+        return path
+
+    def attach(self, impl, n, cmd, stats, rtt=True):
+        out = os.path.join(self.tmp, "attach.json")
+        if impl == "baseline":
+            argv = [self.ts_bench_base, "attach", "--impl", "plugin", "--out", out]
+        else:
+            argv = [self.ts_bench, "attach", "--impl", impl, "--out", out]
+        if stats:
+            argv.append("--stats")
+        argv += [self.conf(n, rtt=rtt), "--"] + cmd
+        r = run(argv, check=False)
+        if r.returncode != 0:
+            raise RuntimeError("ts-bench %s N=%d failed: %s" % (impl, n, r.stderr.strip()))
+        with open(out) as f:
+            res = json.load(f)
+        res["impl"] = impl
+        return res, r.stdout
+
+    # -- phase 1: ns/event
+    def phase_nsevent(self):
+        a = self.a
+        impls = ["plugin", "floor", "naive"] + (["baseline"] if a.compare else [])
+        if a.no_naive:
+            impls.remove("naive")
+        for rnd in range(a.rounds):
+            for load in a.loads:
+                variant = {"family": "ipv4", "len": load}
+                for n in a.ns:
+                    k = rnd % len(impls)
+                    for impl in impls[k:] + impls[:k]:
+                        self.nsevent_one(rnd, load, impl, n, variant)
+
+    def nsevent_one(self, rnd, load, impl, n, variant):
+                    a = self.a
+                    res, out = self.attach(impl, n, self.iperf(variant, a.window), True)
+                    res["round"] = rnd
+                    res["load_len"] = load
+                    res["iperf_bps"] = self.iperf_bps(out)
+                    self.raw["nsevent"].append(res)
+                    log("ns/event round %d %s N=%-5d %-8s %s, init %.0f ms" % (
+                        rnd + 1, load, n, impl, " ".join(
+                            "%s %.0f" % (p["name"], p["run_time_ns"] / p["run_cnt"])
+                            for p in res["progs"] if p["run_cnt"] >= MIN_EVENTS),
+                        res["init_ms"]))
+
+    # -- phase 2: throughput
+    def variants(self):
+        v = []
+        for fam in ("ipv4", "mapped"):
+            for ln in ("128K", "64"):
+                v.append({"family": fam, "len": ln, "name": "%s %s" % (
+                    "IPv4" if fam == "ipv4" else "IPv4-mapped IPv6",
+                    "128 KiB" if ln == "128K" else "64 B")})
+        if self.a.quick:  # one of each family and size, to keep CI short
+            v = [v[0], v[3]]
+        return v
+
+    def iptables_hook(self, on):
+        for chain, hook in (("TSB_TX", "OUTPUT"), ("TSB_RX", "INPUT")):
+            run(nsx("iptables", "-I" if on else "-D", hook, "-j", chain))
+
+    def phase_throughput(self):
+        a = self.a
+        for kind in a.kinds:
+            # The floor does not depend on N: once, to show what any hook costs; the
+            # plugin without RTT once, to show what the per-segment RTT program costs.
+            for n in (a.ns[:1] if kind in ("floor", "plugin-rtt-off") else a.ns):
+                if kind == "iptables":
+                    rules = os.path.join(self.tmp, "iptables-%d" % n)
+                    write_iptables(rules, ipv4_prefixes(n))
+                    with open(rules) as f:
+                        run(nsx("iptables-restore"), input=f.read())
+                for v in self.variants():
+                    rec = {"kind": kind, "n": n, "variant": v["name"], "a_bps": [], "b_bps": [],
+                           "a_cpu": [], "b_cpu": []}
+                    for _ in range(a.pairs):
+                        # A: nothing attached / no rules
+                        r = run(self.iperf(v, a.tput_seconds))
+                        rec["a_bps"].append(self.iperf_bps(r.stdout))
+                        rec["a_cpu"].append(self.iperf_cpu(r.stdout))
+                        # B: plugin attached / rules hooked
+                        if kind in ("plugin", "floor", "plugin-rtt-off"):
+                            _, out = self.attach(kind.split("-")[0], n,
+                                                 self.iperf(v, a.tput_seconds), False,
+                                                 rtt=kind != "plugin-rtt-off")
+                            rec["b_bps"].append(self.iperf_bps(out))
+                            rec["b_cpu"].append(self.iperf_cpu(out))
+                        else:
+                            self.iptables_hook(True)
+                            try:
+                                r = run(self.iperf(v, a.tput_seconds))
+                            finally:
+                                self.iptables_hook(False)
+                            rec["b_bps"].append(self.iperf_bps(r.stdout))
+                            rec["b_cpu"].append(self.iperf_cpu(r.stdout))
+                    rec["ratios"] = [b / x for x, b in zip(rec["a_bps"], rec["b_bps"])]
+                    rec["median_ratio"] = median(rec["ratios"])
+                    # Bytes per CPU-second: other jobs on the machine take CPU time
+                    # from both runs of a pair alike but change it between pairs.
+                    rec["eff_ratios"] = [(b / bc) / (x / ac) for x, b, ac, bc in zip(
+                        rec["a_bps"], rec["b_bps"], rec["a_cpu"], rec["b_cpu"]) if ac > 0 and bc > 0]
+                    rec["median_eff_ratio"] = median(rec["eff_ratios"])
+                    self.raw["throughput"].append(rec)
+                    log("throughput %-8s N=%-5d %-24s ratio %.3f, per CPU %.3f (A %.2f Gbit/s)" % (
+                        kind, n, v["name"], rec["median_ratio"], rec["median_eff_ratio"] or 0,
+                        median(rec["a_bps"]) / 1e9))
+                if kind == "iptables":
+                    run(nsx("iptables", "-F", "TSB_TX"))
+                    run(nsx("iptables", "-F", "TSB_RX"))
+                    run(nsx("iptables", "-X", "TSB_TX"))
+                    run(nsx("iptables", "-X", "TSB_RX"))
+
+    # -- phase 3: read cycle, memory, init
+    def phase_read(self):
+        a = self.a
+        cases = [(n, None) for n in a.read_ns] + [(n, 0) for n in a.read_worst]
+        for rnd in range(a.read_rounds):
+            for n, subnets in cases:
+                for impl, tool in [("plugin", self.ts_bench)] + (
+                        [("baseline", self.ts_bench_base)] if a.compare else []):
+                    out = os.path.join(self.tmp, "read.json")
+                    run([tool, "read", "--cycles", str(a.cycles), "--out", out,
+                         self.conf(n, subnets)])
+                    with open(out) as f:
+                        res = json.load(f)
+                    res["round"] = rnd
+                    res["impl"] = impl
+                    self.raw["read"].append(res)
+                    log("read %-8s N=%-5d subnets=%-5d read %.2f ms (maps %.2f, emit %.2f), init %.0f ms" % (
+                        impl, n, res["subnets"], median(res["read_ms"]), median(res["maps_ms"]),
+                        median(res["emit_ms"]), res["init_ms"]))
+
+    def collectd_rss(self, conf_block, seconds):
+        d = tempfile.mkdtemp(prefix="collectd.", dir=self.tmp)
+        os.makedirs(os.path.join(d, "plugins"))
+        shutil.copy("/usr/lib/collectd/logfile.so", os.path.join(d, "plugins"))
+        shutil.copy(os.path.join(self.a.builddir, ".libs", "tcpsubnet.so"),
+                    os.path.join(d, "plugins"))
+        with open(os.path.join(d, "collectd.conf"), "w") as f:
+            f.write('Hostname "tsbench"\nFQDNLookup false\nBaseDir "%s"\nPIDFile "%s/pid"\n'
+                    'PluginDir "%s/plugins"\nTypesDB "/usr/share/collectd/types.db"\n'
+                    'Interval %d\nLoadPlugin logfile\n<Plugin logfile>\n  LogLevel info\n'
+                    '  File "%s/log"\n</Plugin>\n' % (d, d, d, self.a.collectd_interval, d))
+            if conf_block:
+                with open(conf_block) as c:
+                    f.write("LoadPlugin tcpsubnet\n<Plugin tcpsubnet>\n%s</Plugin>\n" % c.read())
+        p = subprocess.Popen(["/usr/sbin/collectd", "-f", "-C", os.path.join(d, "collectd.conf")],
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        time.sleep(seconds)
+        rss = None
+        try:
+            with open("/proc/%d/status" % p.pid) as f:
+                for line in f:
+                    if line.startswith("VmRSS:"):
+                        rss = int(line.split()[1])
+        except OSError:
+            pass
+        p.terminate()
+        try:
+            p.wait(20)
+        except subprocess.TimeoutExpired:
+            p.kill()
+            p.wait()
+        logtext = open(os.path.join(d, "log")).read() if os.path.exists(os.path.join(d, "log")) else ""
+        return rss, logtext
+
+    def phase_collectd(self):
+        a = self.a
+        if not os.path.exists("/usr/sbin/collectd"):
+            log("collectd not installed: no collectd RSS figures")
+            return
+        for n in a.read_ns:
+            base, _ = self.collectd_rss(None, a.collectd_seconds)
+            withp, logtext = self.collectd_rss(self.conf(n), a.collectd_seconds)
+            ok = "attach mode" in logtext
+            rec = {"n": n, "rss_kb_without": base, "rss_kb_with": withp, "plugin_started": ok}
+            self.raw["collectd"].append(rec)
+            log("collectd RSS N=%-5d without %s KiB, with %s KiB%s" % (
+                n, base, withp, "" if ok else " (plugin did not start!)"))
+
+    def meta(self, argv):
+        cpu = "unknown"
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    cpu = line.split(":", 1)[1].strip()
+                    break
+        try:
+            stats = open("/proc/sys/kernel/bpf_stats_enabled").read().strip()
+        except OSError:
+            stats = "?"
+        self.raw["meta"] = {
+            "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+            "kernel": platform.release(), "cpu": cpu, "cpus": os.cpu_count(),
+            "command": "bench/run" + ("".join(" " + shlex.quote(x) for x in argv)),
+            "quick": self.a.quick, "mode": "tracepoint", "netns": NS,
+            "iperf3": run(["iperf3", "--version"], check=False).stdout.splitlines()[0]
+            if shutil.which("iperf3") else None,
+            "iptables": run(["iptables", "--version"], check=False).stdout.strip(),
+            "bpf_stats_enabled_sysctl_at_end": stats,
+            "settings": {k: getattr(self.a, k) for k in (
+                "ns", "rounds", "window", "loads", "pairs", "tput_seconds", "kinds", "read_ns",
+                "cycles", "read_rounds")},
+        }
+
+
+# ---------------------------------------------------------------- report
+
+def lname(load):
+    return load.replace("K", " KiB") if "K" in load else load + " B"
+
+
+def fmt(x, spec="%.0f"):
+    return "n/a" if x is None else spec % x
+
+
+def summarise(raw):
+    """Medians per (load, N, impl, family) of ns/event, from the raw runs."""
+    s = {}
+    for r in raw["nsevent"]:
+        for fam, _, names in FAMILIES:
+            name = names.get(r["impl"])
+            prog = [p for p in r["progs"] if p["name"] == name]
+            if not prog or prog[0]["run_cnt"] < MIN_EVENTS:
+                continue
+            s.setdefault((r.get("load_len", "128K"), r["prefixes"], r["impl"], fam), []).append(
+                prog[0]["run_time_ns"] / prog[0]["run_cnt"])
+    return {k: median(v) for k, v in s.items()}
+
+
+def values_per_subnet(raw):
+    for r in raw["read"]:
+        if r["subnets"]:
+            return (r["values_per_cycle"] // (r["subnets"] + 1))
+    return 0
+
+
+def report(raw, notes):
+    m = raw["meta"]
+    ns = sorted({r["prefixes"] for r in raw["nsevent"]})
+    loads = []
+    for r in raw["nsevent"]:
+        if r.get("load_len", "128K") not in loads:
+            loads.append(r.get("load_len", "128K"))
+    s = summarise(raw)
+    L = []
+    L.append("<!-- Generated by bench/run (bench/bench.py); do not edit by hand. -->")
+    L.append("# Performance of collectd-tcpsubnet")
+    L.append("")
+    L.append("| | |\n|---|---|")
+    L.append("| date | %s |" % m["date"])
+    L.append("| kernel | %s (attach mode %s) |" % (m["kernel"], m["mode"]))
+    L.append("| CPU | %s, %d CPUs |" % (m["cpu"], m["cpus"]))
+    L.append("| command | `%s` |" % m["command"])
+    L.append("| tools | %s; %s |" % (m["iperf3"], m["iptables"]))
+    L.append("| raw data | `docs/performance.json` (every run, not just the medians) |"
+             if not m["quick"] else "| raw data | `bench.json` beside this file |")
+    L.append("")
+    L.append("The machine is a shared 2-core VM where other jobs run at the same time: every "
+             "comparison below is measured in the same run, interleaved, and reported as a "
+             "median.")
+    L.append("")
+
+    # ---- targets
+    targets = []
+    for load in loads:
+        worst_gap, gap_n = None, None
+        for n in ns:
+            for fam in ("send", "recv"):
+                p, f = s.get((load, n, "plugin", fam)), s.get((load, n, "floor", fam))
+                if p is not None and f is not None and (worst_gap is None or p - f > worst_gap):
+                    worst_gap, gap_n = p - f, "%s, N=%d" % (fam, n)
+        if worst_gap is not None:
+            targets.append(("bytes path within floor + 40 ns at every N (%s load)" % lname(load),
+                            "worst: floor + %.0f ns (%s)" % (worst_gap, gap_n), worst_gap <= 40,
+                            "" if worst_gap <= 40 else "missed by %.0f ns" % (worst_gap - 40)))
+        if ns:
+            lo, hi = ns[0], ns[-1]
+            worst = None
+            for fam in ("send", "recv"):
+                a, b = s.get((load, lo, "plugin", fam)), s.get((load, hi, "plugin", fam))
+                if a and b and (worst is None or b / a > worst[0]):
+                    worst = (b / a, fam)
+            if worst:
+                targets.append(("bytes cost at N=%d within 1.2x of N=%d (%s load)" % (
+                    hi, lo, lname(load)), "%.2fx (%s)" % worst, worst[0] <= 1.2,
+                    "" if worst[0] <= 1.2 else "missed by %.2fx" % (worst[0] - 1.2)))
+    tp = [t for t in raw["throughput"] if t["kind"] == "plugin"]
+    for ln, goal in (("128 KiB", 0.98), ("64 B", 0.95)):
+        rs = [t for t in tp if t["variant"].endswith(ln)]
+        if rs:
+            w = min(rs, key=lambda t: t["median_ratio"])
+            targets.append(("throughput ratio >= %.2f, %s writes" % (goal, ln),
+                            "worst: %.3f (%s, N=%d)" % (w["median_ratio"], w["variant"], w["n"]),
+                            w["median_ratio"] >= goal,
+                            "" if w["median_ratio"] >= goal else "missed by %.3f" % (goal - w["median_ratio"])))
+    rd, worst = {}, {}
+    for r in raw["read"]:
+        if r.get("impl", "plugin") != "plugin":
+            continue
+        if r["subnets"] == default_subnets(r["prefixes"]):
+            rd.setdefault(r["prefixes"], []).extend(r["read_ms"])
+        elif r["subnets"] == r["prefixes"]:
+            worst.setdefault(r["prefixes"], []).extend(r["read_ms"])
+    for n, goal in ((4096, 5.0), (65536, 50.0)):
+        for table, what in ((rd, "%d subnets" % default_subnets(n)),
+                            (worst, "%d subnets, worst case" % n)):
+            if n in table:
+                v = median(table[n])
+                targets.append(("read cycle <= %g ms at %d prefixes (%s)" % (goal, n, what),
+                                "%.2f ms" % v, v <= goal,
+                                "" if v <= goal else "missed by %.1f ms (%.1fx)" % (v - goal, v / goal)))
+    inits = [r["init_ms"] for r in raw["nsevent"] if r["impl"] == "plugin" and r["prefixes"] == 65536]
+    if inits:
+        v = median(inits)
+        targets.append(("init <= 1 s at 65536 prefixes", "%.0f ms" % v, v <= 1000,
+                        "" if v <= 1000 else "missed by %.0f ms" % (v - 1000)))
+    L.append("## Targets")
+    L.append("")
+    L.append("| target | measured | met |")
+    L.append("|---|---|---|")
+    for name, val, ok, miss in targets:
+        L.append("| %s | %s | %s |" % (name, val, "yes" if ok else "**no**, " + miss))
+    L.append("")
+
+    # ---- ns/event
+    L.append("## Cost per event (ns), kernel BPF run-time statistics")
+    L.append("")
+    L.append("Median over %d rounds of a %g s window of steady iperf3 load (IPv4, one "
+             "stream inside the bench's namespace) per implementation and N; N = configured "
+             "prefixes, half IPv4, half IPv6, in N/16 subnets (at least one); the bench "
+             "traffic matches the most specific of nested prefixes. `n/a`: fewer than %d "
+             "events in the window (state changes and retransmissions are rare under a "
+             "steady stream). Programs see every namespace, so other jobs' traffic is in "
+             "these figures too. With 128 KiB writes every event follows a 128 KiB copy that "
+             "has flushed the CPU caches; with 64 B writes the caches stay warm." % (
+                 m["settings"]["rounds"], m["settings"]["window"], MIN_EVENTS))
+    L.append("")
+    base = any(r["impl"] == "baseline" for r in raw["nsevent"])
+    for load in loads:
+        L.append("### %s writes" % lname(load))
+        L.append("")
+        L.append("| N | event | floor | plugin | plugin - floor | naive |%s" % (
+            " baseline build |" if base else ""))
+        L.append("|---:|---|---:|---:|---:|---:|%s" % ("---:|" if base else ""))
+        for n in ns:
+            for fam, label, _ in FAMILIES:
+                f, p, nv = (s.get((load, n, "floor", fam)), s.get((load, n, "plugin", fam)),
+                            s.get((load, n, "naive", fam)))
+                if f is None and p is None and nv is None:
+                    continue
+                L.append("| %d | %s | %s | %s | %s | %s |%s" % (
+                    n, label, fmt(f), fmt(p), fmt(p - f, "%+.0f") if p is not None and
+                    f is not None else "n/a", fmt(nv),
+                    " %s |" % fmt(s.get((load, n, "baseline", fam))) if base else ""))
+        L.append("")
+
+    # ---- throughput
+    if raw["throughput"]:
+        L.append("## Throughput: iperf3 with vs. without")
+        L.append("")
+        L.append("Median of the per-pair ratios B/A over %d interleaved pairs (A B A B ...) of "
+                 "%d s iperf3 runs. plugin: A = nothing attached, B = the plugin attached "
+                 "with N prefixes (RTT, connections, retransmits on). plugin-rtt-off: the "
+                 "same with `RTT false` (no program on tcp_probe). floor: B = the no-op "
+                 "programs on the same hooks (what attaching anything there costs, "
+                 "including the kernel's dispatch that ns/event does not see). iptables: A = no rules, "
+                 "B = N counting rules per direction (chains hooked from OUTPUT with `-d` and "
+                 "INPUT with `-s`, no target, the bench traffic's /24 last), what collectd's "
+                 "iptables plugin needs to count N subnets. In brackets: the same ratio of "
+                 "throughput per CPU-second of both iperf3 ends (iperf3's own CPU figures), "
+                 "which other jobs on the machine disturb much less than throughput itself; "
+                 "it misses work done in softirq context outside the iperf3 processes." % (
+                     m["settings"]["pairs"], m["settings"]["tput_seconds"]))
+        L.append("")
+        variants = []
+        for t in raw["throughput"]:
+            if t["variant"] not in variants:
+                variants.append(t["variant"])
+        for kind in ("plugin", "plugin-rtt-off", "floor", "iptables"):
+            rows = [t for t in raw["throughput"] if t["kind"] == kind]
+            if not rows:
+                continue
+            L.append("| %s: N | %s |" % (kind, " | ".join(variants)))
+            L.append("|---:|%s" % ("---:|" * len(variants)))
+            for n in sorted({t["n"] for t in rows}):
+                cells = []
+                for v in variants:
+                    t = [x for x in rows if x["n"] == n and x["variant"] == v]
+                    cells.append(("%.3f (%s)" % (t[0]["median_ratio"],
+                                                 fmt(t[0].get("median_eff_ratio"), "%.3f")))
+                                 if t else "")
+                L.append("| %d | %s |" % (n, " | ".join(cells)))
+            L.append("")
+        L.append("Throughput without anything (median of all A runs): %s." % ", ".join(
+            "%s %.2f Gbit/s" % (v, median([b for t in raw["throughput"] if t["variant"] == v
+                                           for b in t["a_bps"]]) / 1e9) for v in variants))
+        L.append("")
+
+    # ---- read cycle and memory
+    if raw["read"]:
+        L.append("## Read cycle and memory (RTT on)")
+        L.append("")
+        L.append("One read cycle as the collectd glue runs it: both per-CPU maps read with one "
+                 "`bpf_map_lookup_batch` each and summed, every value built (percentiles "
+                 "interpolated, bucket rates) and handed to a stand-in for "
+                 "`plugin_dispatch_values` that copies it into a `value_list_t`-sized record; "
+                 "every slot has new RTT samples each cycle (worst case). The standard "
+                 "configuration has N/16 subnets; the rows with one subnet per prefix are the "
+                 "worst case (every value is per subnet: %d values per subnet and cycle with "
+                 "the default options). Median of %d cycles x %d rounds. collectd's own cost per dispatched value (its cache and write "
+                 "queue) is not in `read`; it shows in the collectd RSS column (collectd with and without the plugin, "
+                 "standard configuration, after a few read cycles)." % (
+                     values_per_subnet(raw), m["settings"]["cycles"], m["settings"]["read_rounds"]))
+        L.append("")
+        L.append("| prefixes | subnets | values/cycle | read (ms) | maps read (ms) | values built (ms) "
+                 "| BPF map memory | harness RSS increase | collectd RSS increase |")
+        L.append("|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+        keys = []
+        for r in raw["read"]:
+            if (r["prefixes"], r["subnets"]) not in keys:
+                keys.append((r["prefixes"], r["subnets"]))
+        for n, sub in keys:
+            rs = [r for r in raw["read"] if r["prefixes"] == n and r["subnets"] == sub and
+                  r.get("impl", "plugin") == "plugin"]
+            c = [x for x in raw["collectd"] if x["n"] == n] if sub == default_subnets(n) else []
+            crss = "n/a"
+            if c and c[0]["rss_kb_with"] and c[0]["rss_kb_without"]:
+                crss = "%.1f MiB" % ((c[0]["rss_kb_with"] - c[0]["rss_kb_without"]) / 1024)
+            L.append("| %d | %d | %d | %.2f | %.2f | %.2f | %.1f MiB | %.1f MiB | %s |" % (
+                n, sub, rs[0]["values_per_cycle"],
+                median([x for r in rs for x in r["read_ms"]]),
+                median([x for r in rs for x in r["maps_ms"]]),
+                median([x for r in rs for x in r["emit_ms"]]),
+                rs[0]["map_memlock"] / 1048576,
+                median([r["rss_kb_after"] - r["rss_kb_before"] for r in rs]) / 1024, crss))
+        L.append("")
+    inits = {}
+    for r in raw["nsevent"]:
+        if r["impl"] == "plugin":
+            inits.setdefault(r["prefixes"], []).append(r["init_ms"])
+    if inits:
+        L.append("## Init time (load, attach, fill the maps)")
+        L.append("")
+        L.append("| prefixes | plugin init (ms), median |")
+        L.append("|---:|---:|")
+        for n in sorted(inits):
+            L.append("| %d | %.0f |" % (n, median(inits[n])))
+        L.append("")
+    if notes:
+        L.append(notes.rstrip())
+        L.append("")
+    return "\n".join(L) + "\n"
+
+
+def main():
+    ap = argparse.ArgumentParser(prog="bench/run")
+    ap.add_argument("--quick", action="store_true", help="a short run (CI): few N, short windows")
+    ap.add_argument("--builddir", required=True)
+    ap.add_argument("--out", help="folder for bench.json and bench.md (default: docs/ in "
+                    "full mode, a temporary folder in quick mode)")
+    ap.add_argument("--compare", metavar="BUILDDIR", help="also measure the plugin of another "
+                    "build folder (its bench/ts-bench), e.g. of the main branch, as 'baseline'")
+    ap.add_argument("--only", help="comma-separated phases: nsevent,throughput,read,collectd")
+    ap.add_argument("--ns", dest="user_ns", help="comma-separated N (prefix counts) instead "
+                    "of the default")
+    ap.add_argument("--rounds", dest="user_rounds", type=int, help="rounds of the ns/event phase")
+    ap.add_argument("--no-naive", action="store_true", help="leave out the naive reference")
+    ap.add_argument("--loads", help="comma-separated iperf3 write sizes of the ns/event "
+                    "loads (default 128K,64; quick: 128K)")
+    ap.add_argument("--report-only", metavar="JSON", help="only write the report again from "
+                    "the raw JSON of an earlier run (and bench/NOTES.md)")
+    ap.add_argument("--argv", default="", help=argparse.SUPPRESS)
+    a = ap.parse_args()
+    top = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    notes_path = os.path.join(top, "bench", "NOTES.md")
+    if a.report_only:
+        with open(a.report_only) as f:
+            raw = json.load(f)
+        notes = open(notes_path).read() if not raw["meta"]["quick"] else ""
+        d, name = os.path.split(os.path.abspath(a.report_only))
+        if a.out:
+            os.makedirs(a.out, exist_ok=True)
+        mpath = os.path.join(a.out or d, "PERFORMANCE.md" if name == "performance.json"
+                             else "bench.md")
+        with open(mpath, "w") as f:
+            f.write(report(raw, notes))
+        log("wrote %s from %s" % (mpath, a.report_only))
+        return
+    if a.quick:
+        a.ns, a.rounds, a.window, a.pairs, a.tput_seconds = [1, 4096], 1, 1, 1, 1
+        a.kinds, a.read_ns, a.read_worst, a.cycles, a.read_rounds = \
+            ["plugin", "plugin-rtt-off", "floor", "iptables"], [16], [256], 3, 1
+        a.collectd_seconds, a.collectd_interval = 3, 1
+    else:
+        a.ns, a.rounds, a.window, a.pairs, a.tput_seconds = [1, 16, 256, 4096, 65536], 3, 4, 7, 2
+        a.kinds, a.read_ns, a.read_worst, a.cycles, a.read_rounds = \
+            ["plugin", "plugin-rtt-off", "floor", "iptables"], [16, 4096, 65536], [4096, 65536], 10, 2
+        a.collectd_seconds, a.collectd_interval = 12, 5
+    if a.user_ns:
+        a.ns = [int(x) for x in a.user_ns.split(",")]
+    if a.user_rounds:
+        a.rounds = a.user_rounds
+    phases = a.only.split(",") if a.only else ["nsevent", "throughput", "read", "collectd"]
+    if a.loads:
+        a.loads = a.loads.split(",")
+    else:
+        a.loads = ["128K"] if a.quick else ["128K", "64"]
+    partial = a.only or a.user_ns or a.user_rounds or a.no_naive or \
+        a.loads != ["128K", "64"] and not a.quick
+    if partial and not a.out and not a.quick:
+        ap.error("--only/--ns/--rounds/--loads/--no-naive need --out (docs/PERFORMANCE.md "
+                 "is the full run's)")
+    b = Bench(a)
+    argv = shlex.split(a.argv)
+    # SIGTERM/SIGHUP: leave through the finally below (namespace, servers, rules go).
+    for sig in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, lambda *_: sys.exit(1))
+    try:
+        b.setup()
+        t0 = time.time()
+        for ph in phases:
+            getattr(b, "phase_" + ph)()
+        b.meta(argv)
+        b.raw["meta"]["elapsed_s"] = round(time.time() - t0, 1)
+    finally:
+        b.cleanup()
+    notes = open(notes_path).read() if os.path.exists(notes_path) and not a.quick else ""
+    md = report(b.raw, notes)
+    if a.out:
+        outdir = a.out
+        os.makedirs(outdir, exist_ok=True)
+        jpath, mpath = os.path.join(outdir, "bench.json"), os.path.join(outdir, "bench.md")
+    elif a.quick:
+        outdir = tempfile.mkdtemp(prefix="tsbench-quick.")
+        jpath, mpath = os.path.join(outdir, "bench.json"), os.path.join(outdir, "bench.md")
+    else:
+        jpath = os.path.join(top, "docs", "performance.json")
+        mpath = os.path.join(top, "docs", "PERFORMANCE.md")
+    with open(jpath, "w") as f:
+        json.dump(b.raw, f, indent=1)
+        f.write("\n")
+    with open(mpath, "w") as f:
+        f.write(md)
+    sys.stdout.write(md)
+    log("wrote %s and %s (%.0f s)" % (mpath, jpath, b.raw["meta"]["elapsed_s"]))
+
+
+if __name__ == "__main__":
+    main()
