@@ -170,12 +170,17 @@ static int tcpsubnet_init(void)
 	return 0;
 }
 
+/*
+ * ctx is the cycle's time: every value of a read cycle carries the same timestamp, so
+ * a writer sees one coherent sample (bucket rates x interval add up; Graphite never
+ * splits a cycle across two seconds).
+ */
 static void tcpsubnet_dispatch(void *ctx, const struct ts_value *v)
 {
 	value_list_t vl = VALUE_LIST_INIT;
 	value_t values[2];
 
-	(void)ctx;
+	vl.time = *(const cdtime_t *)ctx;
 	for (int i = 0; i < v->n; i++) {
 		if (v->derive)
 			values[i].derive = (derive_t)v->d[i];
@@ -204,7 +209,7 @@ static int tcpsubnet_read(void)
 	}
 	now = cdtime();
 	ts_values_emit(&conf, totals, rtt_now, rtt_prev, CDTIME_T_TO_DOUBLE(now - last_read),
-		       tcpsubnet_dispatch, NULL);
+		       tcpsubnet_dispatch, &now);
 	last_read = now;
 	return 0;
 }
