@@ -176,7 +176,7 @@ void ts_cidr_format(const struct ts_prefix *p, char *buf, size_t len)
 	}
 }
 
-int ts_cidr_parse(const char *text, struct ts_prefix *out, char *why, size_t why_len)
+static int cidr_parse(const char *text, struct ts_prefix *out, char *why, size_t why_len)
 {
 	char addr[64];
 	const char *slash, *lenstr;
@@ -255,6 +255,16 @@ int ts_cidr_parse(const char *text, struct ts_prefix *out, char *why, size_t why
 		return -1;
 	}
 	return 0;
+}
+
+/* The explanation quotes the text, which may hold any byte: keep it one line. */
+int ts_cidr_parse(const char *text, struct ts_prefix *out, char *why, size_t why_len)
+{
+	int rc = cidr_parse(text, out, why, why_len);
+
+	if (rc != 0)
+		ts_escape_controls(why, why_len);
+	return rc;
 }
 
 void ts_lpm_key_build(const struct ts_prefix *p, void *key20)
