@@ -126,15 +126,28 @@ else
 	ts_skip "setpriv (util-linux) is not installed"
 fi
 
-# Nothing of ours stays in the kernel after the loaders exited (freeing is deferred
-# a little after the last file descriptor closes, hence the wait).
-for i in 1 2 3 4 5 6 7 8 9 10; do
-	left=$(bpftool prog show 2>/dev/null |
-		grep -c "name \(tp_send\|tp_recv\|fexit_sendmsg\|kp_sendmsg\|krp_sendmsg\)") || true
-	[ "$left" = 0 ] && break
-	sleep 0.5
-done
-[ "$left" = 0 ] && ts_pass "no programs left behind" || ts_fail "$left programs left behind"
+# Nothing of ours stays in the kernel after the loader exits: the program ids a
+# ts-probe holds (read from its fdinfo by the command it runs) must all be gone after
+# it exits. Other BPF users of the machine do not matter. Freeing is deferred a little
+# after the last descriptor closes, hence the wait.
+"$TS_PROBE" "$TS_TMP/conf" -- sh -c \
+	'grep -h "^prog_id:" /proc/$PPID/fdinfo/* 2>/dev/null | awk "{ print \$2 }" | sort -u' \
+	>"$TS_TMP/ids.out" 2>/dev/null
+ids=$(grep -E '^[0-9]+$' "$TS_TMP/ids.out" | tr '\n' ' ')
+if [ -z "$ids" ]; then
+	ts_fail "could not read the program ids a loader holds"
+else
+	for i in 1 2 3 4 5 6 7 8 9 10; do
+		left=""
+		for id in $ids; do
+			bpftool prog show id "$id" >/dev/null 2>&1 && left="$left $id"
+		done
+		[ -z "$left" ] && break
+		sleep 0.5
+	done
+	[ -z "$left" ] && ts_pass "the $(echo $ids | wc -w) programs a loader held are gone after it exits" ||
+		ts_fail "programs left behind:$left"
+fi
 
 [ "$TS_FAILS" = 0 ] || exit 1
 echo "PASS: attach methods and faults"

@@ -80,7 +80,9 @@ check_rtt slow-server rtt_client_us 4 5
 check_rtt slow-client rtt_server_us 4 5
 fast=$(cat "$TS_TMP/p50.fast-server")
 slow=$(cat "$TS_TMP/p50.slow-server")
-if awk -v f="$fast" -v s="$slow" 'BEGIN { exit !(f > 0 && s / f >= 5) }'; then
+# 10x apart in delay, 2 x delay + ~0.3 ms in RTT: at least 3x apart even when a loaded
+# host adds to the short one (each is also checked against TCP_INFO above).
+if awk -v f="$fast" -v s="$slow" 'BEGIN { exit !(f > 0 && s / f >= 3) }'; then
 	ts_pass "0.5 ms vs 5 ms delay: p50 $fast s vs $slow s"
 else
 	ts_fail "p50 of the two delays not an order of magnitude apart: $fast vs $slow"
