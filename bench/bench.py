@@ -262,7 +262,10 @@ class Bench:
 
     def nsevent_one(self, rnd, load, impl, n, variant):
                     a = self.a
-                    res, out = self.attach(impl, n, self.iperf(variant, a.window), True)
+                    got = []
+                    self.retry(lambda: got.append(self.attach(impl, n, self.iperf(
+                        variant, a.window), True)) or got[-1][1])
+                    res, out = got[-1]
                     res["round"] = rnd
                     res["load_len"] = load
                     res["iperf_bps"] = self.iperf_bps(out)
@@ -285,6 +288,28 @@ class Bench:
             v = [v[0], v[3]]
         return v
 
+    def retry(self, fn, tries=3):
+        """An iperf3 run that fails or moves nothing (a stalled connection on an
+        overloaded machine) is run again, up to `tries` times in all."""
+        for i in range(tries):
+            try:
+                out = fn()
+                if self.iperf_bps(out) > 0:
+                    return out
+                why = "no bytes moved"
+            except (RuntimeError, ValueError, KeyError) as e:
+                why = str(e)
+            log("iperf3 run %d of %d failed (%s)%s" % (i + 1, tries, why[:200],
+                                                        "; again" if i + 1 < tries else ""))
+        raise RuntimeError("iperf3 failed %d times in a row" % tries)
+
+    def hooked(self, v):
+        self.iptables_hook(True)
+        try:
+            return run(self.iperf(v, self.a.tput_seconds)).stdout
+        finally:
+            self.iptables_hook(False)
+
     def iptables_hook(self, on):
         for chain, hook in (("TSB_TX", "OUTPUT"), ("TSB_RX", "INPUT")):
             run(nsx("iptables", "-I" if on else "-D", hook, "-j", chain))
@@ -305,24 +330,18 @@ class Bench:
                            "a_cpu": [], "b_cpu": []}
                     for _ in range(a.pairs):
                         # A: nothing attached / no rules
-                        r = run(self.iperf(v, a.tput_seconds))
-                        rec["a_bps"].append(self.iperf_bps(r.stdout))
-                        rec["a_cpu"].append(self.iperf_cpu(r.stdout))
+                        out = self.retry(lambda: run(self.iperf(v, a.tput_seconds)).stdout)
+                        rec["a_bps"].append(self.iperf_bps(out))
+                        rec["a_cpu"].append(self.iperf_cpu(out))
                         # B: plugin attached / rules hooked
                         if kind in ("plugin", "floor", "plugin-rtt-off"):
-                            _, out = self.attach(kind.split("-")[0], n,
-                                                 self.iperf(v, a.tput_seconds), False,
-                                                 rtt=kind != "plugin-rtt-off")
-                            rec["b_bps"].append(self.iperf_bps(out))
-                            rec["b_cpu"].append(self.iperf_cpu(out))
+                            out = self.retry(lambda: self.attach(
+                                kind.split("-")[0], n, self.iperf(v, a.tput_seconds), False,
+                                rtt=kind != "plugin-rtt-off")[1])
                         else:
-                            self.iptables_hook(True)
-                            try:
-                                r = run(self.iperf(v, a.tput_seconds))
-                            finally:
-                                self.iptables_hook(False)
-                            rec["b_bps"].append(self.iperf_bps(r.stdout))
-                            rec["b_cpu"].append(self.iperf_cpu(r.stdout))
+                            out = self.retry(lambda: self.hooked(v))
+                        rec["b_bps"].append(self.iperf_bps(out))
+                        rec["b_cpu"].append(self.iperf_cpu(out))
                     rec["ratios"] = [b / x for x, b in zip(rec["a_bps"], rec["b_bps"])]
                     rec["median_ratio"] = median(rec["ratios"])
                     # Bytes per CPU-second: other jobs on the machine take CPU time
@@ -677,6 +696,9 @@ def report(raw, notes):
         for n in sorted(inits):
             L.append("| %d | %.0f |" % (n, median(inits[n])))
         L.append("")
+    for e in raw.get("errors", []):
+        L.append("**Phase failed in this run:** %s" % e)
+        L.append("")
     if notes:
         L.append(notes.rstrip())
         L.append("")
@@ -723,7 +745,7 @@ def main():
             ["plugin", "plugin-rtt-off", "floor", "iptables"], [16], [256], 3, 1
         a.collectd_seconds, a.collectd_interval = 3, 1
     else:
-        a.ns, a.rounds, a.window, a.pairs, a.tput_seconds = [1, 16, 256, 4096, 65536], 3, 4, 7, 2
+        a.ns, a.rounds, a.window, a.pairs, a.tput_seconds = [1, 16, 256, 4096, 65536], 3, 4, 5, 2
         a.kinds, a.read_ns, a.read_worst, a.cycles, a.read_rounds = \
             ["plugin", "plugin-rtt-off", "floor", "iptables"], [16, 4096, 65536], [4096, 65536], 10, 2
         a.collectd_seconds, a.collectd_interval = 12, 5
@@ -750,7 +772,12 @@ def main():
         b.setup()
         t0 = time.time()
         for ph in phases:
-            getattr(b, "phase_" + ph)()
+            try:
+                getattr(b, "phase_" + ph)()
+            except RuntimeError as e:
+                # Keep what the other phases measured; the report shows what is missing.
+                log("phase %s failed: %s" % (ph, e))
+                b.raw.setdefault("errors", []).append("%s: %s" % (ph, e))
         b.meta(argv)
         b.raw["meta"]["elapsed_s"] = round(time.time() - t0, 1)
     finally:
