@@ -455,6 +455,10 @@ class Bench:
 
 # ---------------------------------------------------------------- report
 
+def size_kib(kib):
+    return "%.0f KiB" % kib if kib < 1024 else "%.1f MiB" % (kib / 1024)
+
+
 def lname(load):
     return load.replace("K", " KiB") if "K" in load else load + " B"
 
@@ -662,9 +666,11 @@ def report(raw, notes):
                  "standard configuration, after a few read cycles)." % (
                      values_per_subnet(raw), m["settings"]["cycles"], m["settings"]["read_rounds"]))
         L.append("")
+        base = any(r.get("impl") == "baseline" for r in raw["read"])
         L.append("| prefixes | subnets | values/cycle | read (ms) | maps read (ms) | values built (ms) "
-                 "| BPF map memory | harness RSS increase | collectd RSS increase |")
-        L.append("|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+                 "|%s BPF map memory | harness RSS increase | collectd RSS increase |" % (
+                     " read, baseline build (ms) |" if base else ""))
+        L.append("|---:|---:|---:|---:|---:|---:|---:|---:|---:|%s" % ("---:|" if base else ""))
         keys = []
         for r in raw["read"]:
             if (r["prefixes"], r["subnets"]) not in keys:
@@ -672,17 +678,20 @@ def report(raw, notes):
         for n, sub in keys:
             rs = [r for r in raw["read"] if r["prefixes"] == n and r["subnets"] == sub and
                   r.get("impl", "plugin") == "plugin"]
+            bs = [r for r in raw["read"] if r["prefixes"] == n and r["subnets"] == sub and
+                  r.get("impl") == "baseline"]
             c = [x for x in raw["collectd"] if x["n"] == n] if sub == default_subnets(n) else []
             crss = "n/a"
             if c and c[0]["rss_kb_with"] and c[0]["rss_kb_without"]:
-                crss = "%.1f MiB" % ((c[0]["rss_kb_with"] - c[0]["rss_kb_without"]) / 1024)
-            L.append("| %d | %d | %d | %.2f | %.2f | %.2f | %.1f MiB | %.1f MiB | %s |" % (
+                crss = size_kib(c[0]["rss_kb_with"] - c[0]["rss_kb_without"])
+            L.append("| %d | %d | %d | %.2f | %.2f | %.2f |%s %s | %s | %s |" % (
                 n, sub, rs[0]["values_per_cycle"],
                 median([x for r in rs for x in r["read_ms"]]),
                 median([x for r in rs for x in r["maps_ms"]]),
                 median([x for r in rs for x in r["emit_ms"]]),
-                rs[0]["map_memlock"] / 1048576,
-                median([r["rss_kb_after"] - r["rss_kb_before"] for r in rs]) / 1024, crss))
+                (" %.2f |" % median([x for r in bs for x in r["read_ms"]])) if base else "",
+                size_kib(rs[0]["map_memlock"] / 1024),
+                size_kib(median([r["rss_kb_after"] - r["rss_kb_before"] for r in rs])), crss))
         L.append("")
     inits = {}
     for r in raw["nsevent"]:
