@@ -436,7 +436,8 @@ int BPF_PROG(tp_state, const struct sock *sk, const int oldstate, const int news
 	return 0;
 }
 
-static __always_inline __u16 gso_segs_typed(const struct sk_buff *skb)
+/* A probe read: works alike for tp_btf's typed and raw_tp's untyped skb pointer. */
+static __always_inline __u16 gso_segs(const struct sk_buff *skb)
 {
 	__u16 segs = 0;
 
@@ -451,7 +452,7 @@ int BPF_PROG(tp_retrans, const struct sock *sk, const struct sk_buff *skb)
 	__u32 index;
 
 	if (classify_typed(sk, sk->__sk_common.skc_num, &index, 0))
-		add_retrans(index, gso_segs_typed(skb));
+		add_retrans(index, gso_segs(skb));
 	return 0;
 }
 
@@ -462,7 +463,7 @@ int BPF_PROG(tp_retrans_err, const struct sock *sk, const struct sk_buff *skb, i
 	__u32 index;
 
 	if (err == 0 && classify_typed(sk, sk->__sk_common.skc_num, &index, 0))
-		add_retrans(index, gso_segs_typed(skb));
+		add_retrans(index, gso_segs(skb));
 	return 0;
 }
 
@@ -619,16 +620,6 @@ int BPF_PROG(raw_state, const struct sock *sk, const int oldstate, const int new
 	return 0;
 }
 
-static __always_inline __u16 gso_segs_untyped(const struct sk_buff *skb)
-{
-	__u16 segs = 0;
-
-	bpf_probe_read_kernel(&segs, sizeof(segs),
-			      (const char *)skb + bpf_core_field_offset(skb->cb) +
-				      TS_SKB_GSO_SEGS_OFF);
-	return segs;
-}
-
 SEC("raw_tp/tcp_retransmit_skb")
 int BPF_PROG(raw_retrans, const struct sock *sk, const struct sk_buff *skb)
 {
@@ -636,7 +627,7 @@ int BPF_PROG(raw_retrans, const struct sock *sk, const struct sk_buff *skb)
 	__u32 index;
 
 	if (read_untyped(sk, &s) && lookup_index(&s, &index))
-		add_retrans(index, gso_segs_untyped(skb));
+		add_retrans(index, gso_segs(skb));
 	return 0;
 }
 
@@ -647,6 +638,6 @@ int BPF_PROG(raw_retrans_err, const struct sock *sk, const struct sk_buff *skb, 
 	__u32 index;
 
 	if (err == 0 && read_untyped(sk, &s) && lookup_index(&s, &index))
-		add_retrans(index, gso_segs_untyped(skb));
+		add_retrans(index, gso_segs(skb));
 	return 0;
 }

@@ -2,6 +2,7 @@
 #include "cfgtext.h"
 
 #include <ctype.h>
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -192,4 +193,39 @@ struct ts_citem *cfgtext_parse(const char *text, char *err, size_t err_len)
 		return NULL;
 	}
 	return root;
+}
+
+char *cfgtext_read_file(const char *path)
+{
+	FILE *f = fopen(path, "r");
+	char *buf = NULL;
+	size_t len = 0, cap = 0, n;
+	int err = 0;
+
+	if (f == NULL)
+		return NULL;
+	do {
+		if (cap - len < 4096) {
+			char *grown = realloc(buf, (cap ? 2 * cap : 65536) + 1);
+
+			if (grown == NULL) {
+				err = ENOMEM;
+				break;
+			}
+			buf = grown;
+			cap = cap ? 2 * cap : 65536;
+		}
+		n = fread(buf + len, 1, cap - len, f);
+		len += n;
+	} while (n > 0);
+	if (!err && ferror(f))
+		err = EIO;
+	fclose(f);
+	if (err) {
+		free(buf);
+		errno = err;
+		return NULL;
+	}
+	buf[len] = '\0';
+	return buf;
 }

@@ -15,4 +15,7 @@
 struct ts_citem *cfgtext_parse(const char *text, char *err, size_t err_len);
 void cfgtext_free(struct ts_citem *root);
 
+/* A whole file as a NUL-terminated string (free() it); NULL with errno set on failure. */
+char *cfgtext_read_file(const char *path);
+
 #endif

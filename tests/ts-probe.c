@@ -59,30 +59,6 @@ static void print_log(enum ts_log_level level, const char *line)
 	fprintf(stderr, "[%s] tcpsubnet plugin: %s\n", names[level], line);
 }
 
-static char *slurp(const char *path)
-{
-	FILE *f = fopen(path, "r");
-	char *buf = NULL;
-	size_t len = 0, cap = 0, n;
-
-	if (f == NULL)
-		return NULL;
-	do {
-		if (cap - len < 4096) {
-			cap = cap ? 2 * cap : 65536;
-			buf = realloc(buf, cap + 1);
-			if (buf == NULL)
-				break;
-		}
-		n = fread(buf + len, 1, cap - len, f);
-		len += n;
-	} while (n > 0);
-	fclose(f);
-	if (buf)
-		buf[len] = '\0';
-	return buf;
-}
-
 int main(int argc, char **argv)
 {
 	struct ts_config conf;
@@ -99,7 +75,7 @@ int main(int argc, char **argv)
 		fprintf(stderr, "usage: ts-probe CONFIG-FILE [-- COMMAND ARGS...]\n");
 		return 2;
 	}
-	text = slurp(argv[1]);
+	text = cfgtext_read_file(argv[1]);
 	if (text == NULL) {
 		fprintf(stderr, "ts-probe: cannot read %s: %s\n", argv[1], strerror(errno));
 		return 2;
