@@ -404,8 +404,9 @@ static void advance(int cfd, int rfd, __u32 n_ids, int ncpu, unsigned cycle, voi
 			k->tx_bytes += 2000 + id;
 			k->opened_active += 1;
 			k->closed += 1;
-			for (unsigned s = 8; s < 20; s++)
-				h->slot[s] += cycle + s + (id & 7);
+			/* Buckets of 256 us .. 2 s (log2 slots 8..19), as the old log2 slots. */
+			for (unsigned s = 48; s < 160; s++)
+				h->bucket[s] += cycle + s + (id & 7);
 			h->sum_us += 300000;
 		}
 	}

@@ -112,6 +112,18 @@ struct inet_connection_sock {
 struct tcp_sock {
 	struct inet_connection_sock inet_conn;
 	__u32 srtt_us; /* smoothed RTT << 3, in us */
+	__u32 snd_una; /* first byte we want an ack for */
+};
+
+/*
+ * The fields the RTT programs read of TCP's per-skb state (include/net/tcp.h), which
+ * tcp_v4_rcv()/tcp_v6_rcv() fill in sk_buff.cb before tcp_rcv_established() runs.
+ */
+struct tcp_skb_cb {
+	__u32 seq;
+	__u32 end_seq;
+	__u8 tcp_flags;
+	__u32 ack_seq;
 };
 
 /* TCP keeps its per-skb state (struct tcp_skb_cb) in cb[]; see TS_SKB_GSO_SEGS_OFF. */

@@ -321,23 +321,49 @@ static __always_inline bool counted_read(int ret, int flags)
 	return ret > 0 && !(flags & (MSG_PEEK | MSG_ERRQUEUE));
 }
 
+/* Atomic adds: a preemptible kernel may run another program on this CPU mid-update. */
 static __always_inline void add_rtt(__u32 index, __u32 srtt_us)
 {
 	struct ts_rtt *h = bpf_map_lookup_elem(&rtt, &index);
+	__u64 b = ts_rtt_bucket(srtt_us);
 
-	if (!h)
+	/*
+	 * Never true, but the verifier cannot follow the variable shift: a 64-bit bound
+	 * it sees on the register that indexes (barrier_var keeps clang from checking a
+	 * zero-extended copy instead).
+	 */
+	barrier_var(b);
+	if (!h || b >= TS_RTT_BUCKETS)
 		return;
-	h->slot[ts_log2_slot(srtt_us)]++;
-	h->sum_us += srtt_us;
+	__sync_fetch_and_add(&h->bucket[b], 1);
+	__sync_fetch_and_add(&h->sum_us, srtt_us);
+}
+
+#define TS_TCPHDR_ACK 0x10
+
+/*
+ * One sample per new RTT measurement, not per received segment: the segment must be an
+ * ACK that acknowledges new data (ack_seq after snd_una), which is what makes
+ * tcp_ack() -> tcp_clean_rtx_queue() measure an RTT and update srtt. The hooks run
+ * first thing in tcp_rcv_established(), before that update, so the sample is the srtt
+ * of every measurement before this one (the first, the handshake's). A socket that only
+ * receives data acknowledges nothing new and never samples: its srtt is stale (it moves
+ * only when its own data is acknowledged), and per-segment sampling, as bcc's tcprtt
+ * does, gave such a socket one sample of that stale value per received segment.
+ */
+static __always_inline bool acks_new_data(__u8 flags, __u32 ack_seq, __u32 snd_una)
+{
+	return (flags & TS_TCPHDR_ACK) && (__s32)(ack_seq - snd_una) > 0;
 }
 
 /* RTT of a typed socket; 0 (no RTT measured yet) is not a sample: no lookup at all. */
-static __always_inline void rtt_typed(struct sock *sk)
+static __always_inline void rtt_typed(struct sock *sk, struct sk_buff *skb)
 {
+	struct tcp_skb_cb *cb = (struct tcp_skb_cb *)skb->cb;
 	struct tcp_sock *tp = bpf_skc_to_tcp_sock(sk);
 	__u32 srtt_us, index;
 
-	if (!tp)
+	if (!tp || !acks_new_data(cb->tcp_flags, cb->ack_seq, tp->snd_una))
 		return;
 	srtt_us = tp->srtt_us >> 3;
 	if (srtt_us != 0 &&
@@ -407,11 +433,11 @@ int BPF_PROG(tp_recv, struct sock *sk, int ret, int flags)
 	return 0;
 }
 
-/* Fired first thing in tcp_rcv_established(): one sample per received segment. */
+/* Fired first thing in tcp_rcv_established(): see acks_new_data(). */
 SEC("tp_btf/tcp_probe")
 int BPF_PROG(tp_rtt, struct sock *sk, struct sk_buff *skb)
 {
-	rtt_typed(sk);
+	rtt_typed(sk, skb);
 	return 0;
 }
 
@@ -509,7 +535,7 @@ int BPF_PROG(fexit_recvmsg_nb, struct sock *sk, struct msghdr *msg, size_t len,
 SEC("fentry/tcp_rcv_established")
 int BPF_PROG(fentry_rtt, struct sock *sk, struct sk_buff *skb)
 {
-	rtt_typed(sk);
+	rtt_typed(sk, skb);
 	return 0;
 }
 
@@ -593,12 +619,19 @@ int BPF_KRETPROBE(krp_recvmsg, int ret)
 	return 0;
 }
 
+/* The same test as rtt_typed() with probe reads; nothing per socket to keep. */
 SEC("kprobe/tcp_rcv_established")
-int BPF_KPROBE(kp_rtt, struct sock *sk)
+int BPF_KPROBE(kp_rtt, struct sock *sk, struct sk_buff *skb)
 {
-	__u32 srtt_us = BPF_CORE_READ((struct tcp_sock *)sk, srtt_us) >> 3, index;
+	struct tcp_skb_cb *cb = (struct tcp_skb_cb *)skb->cb;
+	struct tcp_sock *tp = (struct tcp_sock *)sk;
 	struct ts_sk s = {};
+	__u32 srtt_us, index;
 
+	if (!acks_new_data(BPF_CORE_READ(cb, tcp_flags), BPF_CORE_READ(cb, ack_seq),
+			   BPF_CORE_READ(tp, snd_una)))
+		return 0;
+	srtt_us = BPF_CORE_READ(tp, srtt_us) >> 3;
 	if (srtt_us != 0 && read_untyped(sk, &s) && lookup_index(&s, &index))
 		add_rtt(index, srtt_us);
 	return 0;

@@ -36,18 +36,28 @@ struct ts_counters {
 };
 
 /*
- * Smoothed-RTT histogram: slot 0 holds 0..1 us, slot i >= 1 holds [2^i, 2^(i+1)) us,
- * the top slot is open-ended (>= 2^26 us, 67 s). Cumulative, never cleared.
+ * Smoothed-RTT histogram, log-linear: every power of two of microseconds is cut into
+ * TS_RTT_SUB equal buckets, so a bucket is at most 1/TS_RTT_SUB of its lower bound wide.
+ * Buckets 0..15 hold 0..15 us exactly (one value each); bucket b >= 16 holds
+ * [(8 + b % 8) << (b / 8 - 1), +1 << (b / 8 - 1)) us; the top bucket (TS_RTT_BUCKETS - 1)
+ * is open-ended (>= 2^26 us, 67 s). Summing the buckets of one power of two gives the
+ * log2 slot the plugin dispatches (TS_RTT_SLOTS of them: slot 0 = 0..1 us, slot i >= 1 =
+ * [2^i, 2^(i+1)) us). Cumulative, never cleared. 193 x 8 + 8 = 1552 bytes per counter
+ * slot and CPU.
  */
-#define TS_RTT_SLOTS 27
+#define TS_RTT_SUB_BITS 3
+#define TS_RTT_SUB (1U << TS_RTT_SUB_BITS)
+#define TS_RTT_TOP_LOG2 26
+#define TS_RTT_SLOTS (TS_RTT_TOP_LOG2 + 1)
+#define TS_RTT_BUCKETS (TS_RTT_SUB * (TS_RTT_TOP_LOG2 - TS_RTT_SUB_BITS + 1) + 1)
 
 struct ts_rtt {
-	__u64 slot[TS_RTT_SLOTS];
+	__u64 bucket[TS_RTT_BUCKETS];
 	__u64 sum_us;
 };
 
-/* floor(log2(v)) clamped to the top slot, branch-free (the verifier counts branches). */
-static inline __u32 ts_log2_slot(__u32 v)
+/* floor(log2(v)), 0 for 0, branch-free (the verifier counts branches). */
+static inline __u32 ts_log2(__u32 v)
 {
 	__u32 r = 0, shift;
 
@@ -64,7 +74,29 @@ static inline __u32 ts_log2_slot(__u32 v)
 	v >>= shift;
 	r |= shift;
 	r |= (v >> 1);
+	return r;
+}
+
+/* The log2 slot of v: floor(log2(v)) clamped to the top slot. */
+static inline __u32 ts_log2_slot(__u32 v)
+{
+	__u32 r = ts_log2(v);
+
 	return r < TS_RTT_SLOTS - 1 ? r : TS_RTT_SLOTS - 1;
+}
+
+/*
+ * The log-linear bucket of v: below 2 x TS_RTT_SUB the value itself, else the power of
+ * two and the TS_RTT_SUB_BITS bits below its leading one.
+ */
+static inline __u32 ts_rtt_bucket(__u32 v)
+{
+	__u32 k = ts_log2(v), shift;
+
+	if (k >= TS_RTT_TOP_LOG2)
+		return TS_RTT_BUCKETS - 1;
+	shift = k > TS_RTT_SUB_BITS ? k - TS_RTT_SUB_BITS : 0;
+	return (shift << TS_RTT_SUB_BITS) + (v >> shift);
 }
 
 /* Port filters: one bit per port, host byte order. */

@@ -27,7 +27,7 @@
 #endif
 
 _Static_assert(sizeof(struct ts_hist) == sizeof(struct ts_rtt) &&
-		       TS_HIST_SLOTS == TS_RTT_SLOTS,
+		       TS_HIST_BUCKETS == TS_RTT_BUCKETS,
 	       "tshist.h and bpf/tcpsubnet.h describe the same histogram");
 
 /* A per-CPU array read in one batch into a preallocated buffer. */
@@ -556,8 +556,8 @@ int ts_bpf_read(struct ts_bpf *b, struct ts_counters *totals, struct ts_hist *rt
 		struct ts_hist sum = { { 0 }, 0 };
 
 		for (size_t cpu = 0; cpu < ncpu; cpu++) {
-			for (unsigned i = 0; i < TS_HIST_SLOTS; i++)
-				sum.slot[i] += v[cpu].slot[i];
+			for (unsigned i = 0; i < TS_HIST_BUCKETS; i++)
+				sum.bucket[i] += v[cpu].bucket[i];
 			sum.sum_us += v[cpu].sum_us;
 		}
 		rtt[id] = sum;

@@ -1,10 +1,14 @@
 /* SPDX-License-Identifier: GPL-2.0-only */
 /*
- * RTT histogram maths of the tcpsubnet plugin (pure C): slot bounds, the per-interval
- * delta of cumulative kernel histograms, interpolated percentiles and value names.
+ * RTT histogram maths of the tcpsubnet plugin (pure C): bucket bounds, the per-interval
+ * delta of cumulative kernel histograms, percentiles and value names.
  *
- * Slots mirror the kernel's log2_slot(): slot 0 holds 0..1 us, slot i >= 1 holds
- * [2^i, 2^(i+1)) us, and the top slot (TS_HIST_SLOTS - 1) is open-ended.
+ * The kernel keeps a log-linear histogram (bpf/tcpsubnet.h, ts_rtt_bucket()): 8 buckets
+ * per power of two of microseconds, the values 0..15 us one bucket each, an open top
+ * bucket from 2^26 us. Percentiles come from those buckets; the dispatched `bucket`
+ * values are log2 slots (slot 0 holds 0..1 us, slot i >= 1 holds [2^i, 2^(i+1)) us, the
+ * top slot TS_HIST_SLOTS - 1 is open-ended), each the sum of its 8 buckets, so the number
+ * of series per subnet stays TS_HIST_SLOTS.
  */
 #ifndef TSHIST_H
 #define TSHIST_H
@@ -12,42 +16,54 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define TS_HIST_SLOTS 27
+#define TS_HIST_SLOTS 27	/* log2 slots, dispatched */
+#define TS_HIST_BUCKETS 193	/* log-linear buckets, kept by the kernel */
 
 struct ts_hist {
-	uint64_t slot[TS_HIST_SLOTS];
+	uint64_t bucket[TS_HIST_BUCKETS];
 	uint64_t sum_us;
 };
 
-/* The slot a sample of us microseconds goes to (as the kernel computes it). */
+/* The log-linear bucket and the log2 slot a sample of us microseconds goes to. */
+unsigned ts_hist_bucket_of(uint64_t us);
 unsigned ts_hist_slot_of(uint64_t us);
 
-/* Slot bounds in seconds; the top slot's upper bound is INFINITY. */
+/*
+ * Integer microseconds a bucket holds: [lo, lo + width); the top bucket is open (its
+ * width is 0).
+ */
+uint64_t ts_hist_bucket_lo_us(unsigned bucket);
+uint64_t ts_hist_bucket_width_us(unsigned bucket);
+
+/* Log2 slot bounds in seconds; the top slot's upper bound is INFINITY. */
 double ts_hist_slot_lo(unsigned slot);
 double ts_hist_slot_hi(unsigned slot);
+
+/* Samples in a log2 slot: the sum of its buckets. */
+uint64_t ts_hist_slot_count(const struct ts_hist *h, unsigned slot);
 
 uint64_t ts_hist_count(const struct ts_hist *h);
 
 /*
- * d = now - prev, slot by slot. Cumulative counters never go backwards; if one does
+ * d = now - prev, bucket by bucket. Cumulative counters never go backwards; if one does
  * (counters were recreated) the delta is now itself. Returns the number of samples.
  */
 uint64_t ts_hist_delta(const struct ts_hist *now, const struct ts_hist *prev,
 		       struct ts_hist *d);
 
 /*
- * The pct-th percentile (0 < pct <= 100) in seconds, interpolated linearly inside the
- * log2 slot that holds the rank; NAN for an empty histogram. In the open top slot the
- * slot's lower bound is returned. The result lies in the same slot as the true value:
- * below the true value by less than the slot width and above it by less than the slot
- * width (for slot i >= 1 the width is 2^i us, so at most a factor of 2 either way).
+ * The pct-th percentile (0 < pct <= 100) in seconds; NAN for an empty histogram. The
+ * exact value is the nearest-rank one (the smallest sample with at least pct % of the
+ * samples at or below it); the result is the middle of the integer range of the bucket
+ * that holds it, so within half a bucket width: 0 below 16 us, at most 1/16 (6.25 %)
+ * relative above. In the open top bucket (>= 2^26 us, 67 s) its lower bound is returned.
  */
 double ts_hist_percentile(const struct ts_hist *h, double pct);
 
-/* Mean sample in seconds; NAN when empty. */
+/* Mean sample in seconds (exact: the kernel sums the samples); NAN when empty. */
 double ts_hist_average(const struct ts_hist *h);
 
-/* "rtt-<lo>_<hi>" with %g seconds and "inf", as collectd's tail plugin names buckets. */
+/* "rtt-<lo>_<hi>" of a log2 slot, %g seconds and "inf", as collectd's tail plugin. */
 void ts_hist_bucket_name(unsigned slot, char *buf, size_t len);
 
 /* "rtt-percentile-<pct>" with %g (50, 99.9). */

@@ -240,45 +240,54 @@ static uint64_t take(const uint8_t **data, size_t *size, unsigned n)
 static void part_histograms(const uint8_t *data, size_t size)
 {
 	struct ts_hist prev, now, d;
-	uint64_t n, want = 0, us;
+	uint64_t n, want = 0, us, slots = 0;
 	int reset = 0;
 	double last = 0, pct;
-	unsigned slot, first = TS_HIST_SLOTS, top = 0;
+	unsigned slot, bucket, first = TS_HIST_BUCKETS, top = 0;
 
-	/* A sample: its slot's bounds hold it (seconds; slot 0 is 0..2 us). */
+	/* A sample: its slot's bounds hold it (seconds; slot 0 is 0..2 us), and its bucket's. */
 	us = take(&data, &size, 8);
 	slot = ts_hist_slot_of(us);
 	require(slot < TS_HIST_SLOTS);
 	require(ts_hist_slot_lo(slot) <= (double)us * 1e-6 || slot == 0);
 	require((double)us * 1e-6 < ts_hist_slot_hi(slot) || slot == TS_HIST_SLOTS - 1);
 	require(slot == 0 || ts_hist_slot_of(us - 1) <= slot);
+	bucket = ts_hist_bucket_of(us);
+	require(bucket < TS_HIST_BUCKETS);
+	require(ts_hist_bucket_lo_us(bucket) <= us);
+	require(bucket == TS_HIST_BUCKETS - 1 ||
+		us < ts_hist_bucket_lo_us(bucket) + ts_hist_bucket_width_us(bucket));
 
 	/* prev, then now = prev + small increments (or, if a flag byte says so, less). */
 	memset(&prev, 0, sizeof(prev));
 	memset(&now, 0, sizeof(now));
-	for (unsigned i = 0; i < TS_HIST_SLOTS; i++) {
-		prev.slot[i] = take(&data, &size, 2);
-		now.slot[i] = prev.slot[i] + take(&data, &size, 1);
+	for (unsigned i = 0; i < TS_HIST_BUCKETS; i++) {
+		prev.bucket[i] = take(&data, &size, 1);
+		now.bucket[i] = prev.bucket[i] + take(&data, &size, 1);
 	}
 	prev.sum_us = take(&data, &size, 3);
 	now.sum_us = prev.sum_us + take(&data, &size, 2);
-	if (take(&data, &size, 1) == 0xff && now.slot[3] > 0) {
-		now.slot[3] = prev.slot[3] - 1 < prev.slot[3] ? prev.slot[3] - 1 : 0;
-		reset = now.slot[3] < prev.slot[3];
+	if (take(&data, &size, 1) == 0xff && now.bucket[30] > 0) {
+		now.bucket[30] = prev.bucket[30] - 1 < prev.bucket[30] ? prev.bucket[30] - 1 : 0;
+		reset = now.bucket[30] < prev.bucket[30];
 	}
 	n = ts_hist_delta(&now, &prev, &d);
-	for (unsigned i = 0; i < TS_HIST_SLOTS; i++) {
-		require(d.slot[i] == (reset ? now.slot[i] : now.slot[i] - prev.slot[i]));
-		want += d.slot[i];
-		if (now.slot[i]) {
-			if (first == TS_HIST_SLOTS)
+	for (unsigned i = 0; i < TS_HIST_BUCKETS; i++) {
+		require(d.bucket[i] == (reset ? now.bucket[i] : now.bucket[i] - prev.bucket[i]));
+		want += d.bucket[i];
+		if (now.bucket[i]) {
+			if (first == TS_HIST_BUCKETS)
 				first = i;
 			top = i;
 		}
 	}
 	require(n == want && n == ts_hist_count(&d));
+	/* The dispatched log2 slots partition the buckets. */
+	for (unsigned i = 0; i < TS_HIST_SLOTS; i++)
+		slots += ts_hist_slot_count(&d, i);
+	require(slots == n);
 
-	/* Percentiles of now: inside its non-empty slots, non-decreasing in pct. */
+	/* Percentiles of now: inside its non-empty buckets, non-decreasing in pct. */
 	pct = (double)(take(&data, &size, 2) % 1000 + 1) / 10.0; /* 0.1 .. 100 */
 	if (ts_hist_count(&now) == 0) {
 		require(isnan(ts_hist_percentile(&now, pct)));
@@ -289,8 +298,9 @@ static void part_histograms(const uint8_t *data, size_t size)
 		double v = ts_hist_percentile(&now, p);
 
 		require(!isnan(v));
-		require(v >= ts_hist_slot_lo(first));
-		require(v <= (isinf(ts_hist_slot_hi(top)) ? ts_hist_slot_lo(top) : ts_hist_slot_hi(top)));
+		require(v >= (double)ts_hist_bucket_lo_us(first) * 1e-6);
+		require(v <= (double)(ts_hist_bucket_lo_us(top) + ts_hist_bucket_width_us(top)) *
+				     1e-6);
 		require(v >= last);
 		last = v;
 	}
