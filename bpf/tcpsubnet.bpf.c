@@ -342,18 +342,24 @@ static __always_inline void add_rtt(__u32 index, __u32 srtt_us)
 #define TS_TCPHDR_ACK 0x10
 
 /*
- * One sample per new RTT measurement, not per received segment: the segment must be an
- * ACK that acknowledges new data (ack_seq after snd_una), which is what makes
- * tcp_ack() -> tcp_clean_rtx_queue() measure an RTT and update srtt. The hooks run
- * first thing in tcp_rcv_established(), before that update, so the sample is the srtt
- * of every measurement before this one (the first, the handshake's). A socket that only
- * receives data acknowledges nothing new and never samples: its srtt is stale (it moves
- * only when its own data is acknowledged), and per-segment sampling, as bcc's tcprtt
- * does, gave such a socket one sample of that stale value per received segment.
+ * One sample per new RTT measurement, not per received segment. A measurement comes
+ * from an ACK that acknowledges new data (ack_seq after snd_una): tcp_ack() ->
+ * tcp_clean_rtx_queue() measures its RTT and updates srtt. The hooks run first thing in
+ * tcp_rcv_established(), before that update, so a sample is the srtt of every
+ * measurement before this one (for the first, the handshake's). A socket that only
+ * receives acknowledges nothing new: its srtt is the handshake's and stays so (it moves
+ * only when the socket's own data is acknowledged), and per-segment sampling, as bcc's
+ * tcprtt does, counted that stale value once per received segment. It is sampled once,
+ * on its first segment with payload (nothing received before: bytes_received is still
+ * 0), so its connection counts once with the one RTT it has. No per-socket state is
+ * needed, so kprobe mode (which has no socket storage) samples the same way.
  */
-static __always_inline bool acks_new_data(__u8 flags, __u32 ack_seq, __u32 snd_una)
+static __always_inline bool new_rtt_sample(__u8 flags, __u32 ack_seq, __u32 seq,
+					   __u32 end_seq, __u32 snd_una, __u64 received)
 {
-	return (flags & TS_TCPHDR_ACK) && (__s32)(ack_seq - snd_una) > 0;
+	if ((flags & TS_TCPHDR_ACK) && (__s32)(ack_seq - snd_una) > 0)
+		return true;
+	return received == 0 && end_seq != seq;
 }
 
 /* RTT of a typed socket; 0 (no RTT measured yet) is not a sample: no lookup at all. */
@@ -363,7 +369,8 @@ static __always_inline void rtt_typed(struct sock *sk, struct sk_buff *skb)
 	struct tcp_sock *tp = bpf_skc_to_tcp_sock(sk);
 	__u32 srtt_us, index;
 
-	if (!tp || !acks_new_data(cb->tcp_flags, cb->ack_seq, tp->snd_una))
+	if (!tp || !new_rtt_sample(cb->tcp_flags, cb->ack_seq, cb->seq, cb->end_seq,
+				   tp->snd_una, tp->bytes_received))
 		return;
 	srtt_us = tp->srtt_us >> 3;
 	if (srtt_us != 0 &&
@@ -433,7 +440,7 @@ int BPF_PROG(tp_recv, struct sock *sk, int ret, int flags)
 	return 0;
 }
 
-/* Fired first thing in tcp_rcv_established(): see acks_new_data(). */
+/* Fired first thing in tcp_rcv_established(): see new_rtt_sample(). */
 SEC("tp_btf/tcp_probe")
 int BPF_PROG(tp_rtt, struct sock *sk, struct sk_buff *skb)
 {
@@ -628,8 +635,9 @@ int BPF_KPROBE(kp_rtt, struct sock *sk, struct sk_buff *skb)
 	struct ts_sk s = {};
 	__u32 srtt_us, index;
 
-	if (!acks_new_data(BPF_CORE_READ(cb, tcp_flags), BPF_CORE_READ(cb, ack_seq),
-			   BPF_CORE_READ(tp, snd_una)))
+	if (!new_rtt_sample(BPF_CORE_READ(cb, tcp_flags), BPF_CORE_READ(cb, ack_seq),
+			    BPF_CORE_READ(cb, seq), BPF_CORE_READ(cb, end_seq),
+			    BPF_CORE_READ(tp, snd_una), BPF_CORE_READ(tp, bytes_received)))
 		return 0;
 	srtt_us = BPF_CORE_READ(tp, srtt_us) >> 3;
 	if (srtt_us != 0 && read_untyped(sk, &s) && lookup_index(&s, &index))
