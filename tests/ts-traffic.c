@@ -67,6 +67,7 @@ struct server_ctx {
 	unsigned long long bytes;
 	struct sockaddr_storage local, peer;
 	struct tcp_info info;
+	unsigned segs_in;
 };
 
 static void die(const char *what)
@@ -80,15 +81,26 @@ static void die(const char *what)
 /*
  * TCP_INFO once everything this socket sent (FIN included) is acknowledged: from then
  * on it retransmits nothing, so tcpi_total_retrans is final. Gives up after 10 s.
+ * glibc's struct tcp_info stops at tcpi_total_retrans; tcpi_segs_in (4.2+) follows the
+ * rate and byte fields of the kernel's (0 when the kernel is older).
  */
-static void settled_info(int fd, struct tcp_info *ti)
+struct full_tcp_info {
+	struct tcp_info ti;
+	uint64_t pacing_rate, max_pacing_rate, bytes_acked, bytes_received;
+	uint32_t segs_out, segs_in;
+};
+
+static void settled_info(int fd, struct tcp_info *ti, unsigned *segs_in)
 {
 	for (int i = 0; i < 10000; i++) {
-		socklen_t len = sizeof(*ti);
+		struct full_tcp_info full;
+		socklen_t len = sizeof(full);
 
-		memset(ti, 0, sizeof(*ti));
-		if (getsockopt(fd, IPPROTO_TCP, TCP_INFO, ti, &len) < 0)
+		memset(&full, 0, sizeof(full));
+		if (getsockopt(fd, IPPROTO_TCP, TCP_INFO, &full, &len) < 0)
 			die("getsockopt(TCP_INFO)");
+		*ti = full.ti;
+		*segs_in = full.segs_in;
 		if (ti->tcpi_unacked == 0)
 			return;
 		usleep(1000);
@@ -153,7 +165,9 @@ static void usage(FILE *f)
 		"  --port P        listening port (default 0: kernel picks)\n"
 		"Prints: c2s=N s2c=N client=ADDR server=ADDR peer_seen_by_server=ADDR\n"
 		"        rtt_client_us=N rtt_server_us=N retrans_client=N retrans_server=N\n"
-		"        (TCP_INFO tcpi_rtt and tcpi_total_retrans once all data is acked)\n");
+		"        segs_in_client=N segs_in_server=N\n"
+		"        (TCP_INFO tcpi_rtt, tcpi_total_retrans and tcpi_segs_in once all data\n"
+		"        is acked)\n");
 }
 
 /* ---- addresses --------------------------------------------------------- */
@@ -465,7 +479,7 @@ static void *server_main(void *arg)
 	}
 	if (shutdown(fd, SHUT_WR) < 0)
 		die("shutdown(server)");
-	settled_info(fd, &sc->info);
+	settled_info(fd, &sc->info, &sc->segs_in);
 	if (close(fd) < 0)
 		die("close(server)");
 	return NULL;
@@ -550,6 +564,7 @@ int main(int argc, char **argv)
 	unsigned long port = 0;
 	struct sockaddr_storage laddr, caddr, baddr, cl_local;
 	struct tcp_info cl_info;
+	unsigned cl_segs_in = 0;
 	static struct server_ctx sc;
 	static unsigned char buf[RECV_BUF_SIZE];
 	char a1[INET6_ADDRSTRLEN], a2[INET6_ADDRSTRLEN], a3[INET6_ADDRSTRLEN];
@@ -766,7 +781,7 @@ int main(int argc, char **argv)
 		received += (unsigned long long)r;
 	}
 
-	settled_info(fd, &cl_info);
+	settled_info(fd, &cl_info, &cl_segs_in);
 	err = pthread_join(th, NULL);
 	if (err) {
 		errno = err;
@@ -790,11 +805,13 @@ int main(int argc, char **argv)
 	}
 
 	printf("c2s=%llu s2c=%llu client=%s server=%s peer_seen_by_server=%s "
-	       "rtt_client_us=%u rtt_server_us=%u retrans_client=%u retrans_server=%u\n",
+	       "rtt_client_us=%u rtt_server_us=%u retrans_client=%u retrans_server=%u "
+	       "segs_in_client=%u segs_in_server=%u\n",
 	       sent, received, addr_str(&cl_local, a1, sizeof(a1)),
 	       addr_str(&sc.local, a2, sizeof(a2)),
 	       addr_str(&sc.peer, a3, sizeof(a3)), cl_info.tcpi_rtt, sc.info.tcpi_rtt,
-	       cl_info.tcpi_total_retrans, sc.info.tcpi_total_retrans);
+	       cl_info.tcpi_total_retrans, sc.info.tcpi_total_retrans, cl_segs_in,
+	       sc.segs_in);
 	if (fflush(stdout) == EOF)
 		die("fflush(stdout)");
 	return 0;
