@@ -87,45 +87,69 @@ uint64_t ts_hist_delta(const struct ts_hist *now, const struct ts_hist *prev,
 		       struct ts_hist *d)
 {
 	int reset = now->sum_us < prev->sum_us;
+	uint64_t n = 0;
 
-	for (unsigned i = 0; i < TS_HIST_BUCKETS && !reset; i++)
-		reset = now->bucket[i] < prev->bucket[i];
+	/* One pass: 193 buckets per slot and cycle are most of a read cycle's work. */
+	for (unsigned i = 0; i < TS_HIST_BUCKETS; i++) {
+		reset |= now->bucket[i] < prev->bucket[i];
+		d->bucket[i] = now->bucket[i] - prev->bucket[i];
+		n += d->bucket[i];
+	}
+	d->sum_us = now->sum_us - prev->sum_us;
 	if (reset) {
 		*d = *now;
-	} else {
-		for (unsigned i = 0; i < TS_HIST_BUCKETS; i++)
-			d->bucket[i] = now->bucket[i] - prev->bucket[i];
-		d->sum_us = now->sum_us - prev->sum_us;
+		n = ts_hist_count(d);
 	}
-	return ts_hist_count(d);
+	return n;
+}
+
+/* The nearest rank of pct % of total: ceil(), with slack so 7.000000000000001 is 7. */
+static uint64_t rank_of(double pct, uint64_t total)
+{
+	double r = (pct > 100 ? 100 : pct) * (double)total / 100.0;
+	uint64_t rank = (uint64_t)ceil(r - r * 1e-12);
+
+	return rank < 1 ? 1 : rank > total ? total : rank;
+}
+
+/* The samples in a bucket are the integers lo .. lo + w - 1: their middle, in seconds. */
+static double bucket_middle(unsigned b)
+{
+	uint64_t lo = ts_hist_bucket_lo_us(b), w = ts_hist_bucket_width_us(b);
+
+	return (w ? (double)lo + (double)(w - 1) / 2.0 : (double)lo) * 1e-6;
+}
+
+void ts_hist_percentiles(const struct ts_hist *h, const double *pct, size_t n, double *out)
+{
+	uint64_t total = ts_hist_count(h), rank[TS_HIST_MAX_PCT], below = 0;
+	size_t order[TS_HIST_MAX_PCT], m = 0, k = 0;
+
+	/* Ranks in increasing order (insertion sort, n is small), then one scan. */
+	for (size_t i = 0; i < n; i++) {
+		size_t j;
+
+		out[i] = NAN;
+		if (total == 0 || !(pct[i] > 0) || m == TS_HIST_MAX_PCT)
+			continue;
+		rank[i] = rank_of(pct[i], total);
+		for (j = m++; j > 0 && rank[order[j - 1]] > rank[i]; j--)
+			order[j] = order[j - 1];
+		order[j] = i;
+	}
+	for (unsigned b = 0; b < TS_HIST_BUCKETS && k < m; b++) {
+		below += h->bucket[b];
+		for (; k < m && below >= rank[order[k]]; k++)
+			out[order[k]] = bucket_middle(b);
+	}
 }
 
 double ts_hist_percentile(const struct ts_hist *h, double pct)
 {
-	uint64_t total = ts_hist_count(h), rank, below = 0;
-	double r;
+	double v;
 
-	if (total == 0 || !(pct > 0))
-		return NAN;
-	if (pct > 100)
-		pct = 100;
-	/* ceil(pct % of total); the slack keeps 7.000000000000001 from becoming 8. */
-	r = pct * (double)total / 100.0;
-	rank = (uint64_t)ceil(r - r * 1e-12);
-	if (rank < 1)
-		rank = 1;
-	if (rank > total)
-		rank = total;
-	for (unsigned b = 0; b < TS_HIST_BUCKETS; b++) {
-		uint64_t lo = ts_hist_bucket_lo_us(b), w = ts_hist_bucket_width_us(b);
-
-		below += h->bucket[b];
-		if (below < rank)
-			continue;
-		/* The samples here are the integers lo .. lo + w - 1: their middle. */
-		return w ? ((double)lo + (double)(w - 1) / 2.0) * 1e-6 : (double)lo * 1e-6;
-	}
-	return NAN; /* not reached: the buckets add up to total */
+	ts_hist_percentiles(h, &pct, 1, &v);
+	return v;
 }
 
 double ts_hist_average(const struct ts_hist *h)

@@ -60,6 +60,10 @@ uint64_t ts_hist_delta(const struct ts_hist *now, const struct ts_hist *prev,
  */
 double ts_hist_percentile(const struct ts_hist *h, double pct);
 
+/* ts_hist_percentile() of each of pct[0 .. n-1] into out[], in one scan (n <= 16). */
+#define TS_HIST_MAX_PCT 16
+void ts_hist_percentiles(const struct ts_hist *h, const double *pct, size_t n, double *out);
+
 /* Mean sample in seconds (exact: the kernel sums the samples); NAN when empty. */
 double ts_hist_average(const struct ts_hist *h);
 

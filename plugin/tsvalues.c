@@ -3,6 +3,8 @@
 
 #include <math.h>
 
+_Static_assert(TS_MAX_PERCENTILES <= TS_HIST_MAX_PCT, "one percentile scan takes them all");
+
 static void emit_derive(ts_value_fn fn, void *ctx, const char *inst, const char *type,
 			const char *type_inst, uint64_t v)
 {
@@ -37,6 +39,7 @@ static void emit_rtt(const struct ts_config *c, const struct rtt_names *names,
 {
 	struct ts_hist d;
 	uint64_t samples = ts_hist_delta(now, prev, &d);
+	double pct[TS_MAX_PERCENTILES];
 
 	*prev = *now;
 	emit_derive(fn, ctx, inst, "derive", "rtt-samples", ts_hist_count(now));
@@ -46,9 +49,9 @@ static void emit_rtt(const struct ts_config *c, const struct rtt_names *names,
 	if (samples == 0)
 		return;
 	emit_gauge(fn, ctx, inst, "latency", "rtt-average", ts_hist_average(&d));
+	ts_hist_percentiles(&d, c->percentiles, c->n_percentiles, pct);
 	for (size_t i = 0; i < c->n_percentiles; i++)
-		emit_gauge(fn, ctx, inst, "latency", names->percentile[i],
-			   ts_hist_percentile(&d, c->percentiles[i]));
+		emit_gauge(fn, ctx, inst, "latency", names->percentile[i], pct[i]);
 }
 
 void ts_values_emit(const struct ts_config *c, const struct ts_counters *totals,

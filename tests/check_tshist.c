@@ -295,6 +295,29 @@ START_TEST(steady_flow_reads_its_rtt)
 }
 END_TEST
 
+/* The read cycle's one scan for all percentiles, in the configured (any) order. */
+START_TEST(percentiles_in_one_scan_match_one_by_one)
+{
+	static const double pct[] = { 99, 50, 0, 99.9, 90, 50, 1, 100 };
+	double out[sizeof(pct) / sizeof(pct[0])];
+	struct ts_hist h = { { 0 }, 0 };
+	uint64_t st = 42;
+
+	for (int i = 0; i < 5000; i++)
+		put(&h, 1 + rnd64(&st) % 200000, 1);
+	ts_hist_percentiles(&h, pct, sizeof(pct) / sizeof(pct[0]), out);
+	for (size_t i = 0; i < sizeof(pct) / sizeof(pct[0]); i++) {
+		if (pct[i] == 0)
+			ck_assert(isnan(out[i]));
+		else
+			ck_assert_double_eq(out[i], ts_hist_percentile(&h, pct[i]));
+	}
+	ck_assert_double_le(out[6], out[1]);
+	ck_assert_double_le(out[1], out[4]);
+	ck_assert_double_le(out[4], out[0]);
+}
+END_TEST
+
 START_TEST(delta_of_cumulative_histograms)
 {
 	struct ts_hist prev = { { 0 }, 0 }, now, d;
@@ -491,6 +514,7 @@ static Suite *tshist_suite(void)
 	tcase_add_test(tc, percentiles_of_random_distributions_within_ten_percent);
 	tcase_add_test(tc, percentiles_of_adversarial_distributions_within_ten_percent);
 	tcase_add_test(tc, steady_flow_reads_its_rtt);
+	tcase_add_test(tc, percentiles_in_one_scan_match_one_by_one);
 	tcase_add_test(tc, delta_of_cumulative_histograms);
 	tcase_add_test(tc, names_follow_collectd_tail_style);
 	suite_add_tcase(s, tc);
