@@ -481,6 +481,22 @@ def summarise(raw):
     return {k: median(v) for k, v in s.items()}
 
 
+def sample_share(raw, load, n):
+    """RTT histogram updates per tcp_probe event of the plugin's runs at (load, N): all
+    samples over all events of the windows (ts-bench's rtt_samples, the program's
+    run_cnt), or None."""
+    samples = events = 0
+    for r in raw["nsevent"]:
+        if r["impl"] != "plugin" or r["prefixes"] != n or r.get("load_len", "128K") != load \
+                or r.get("rtt_samples", -1) < 0:
+            continue
+        prog = [p for p in r["progs"] if p["name"] == "tp_rtt"]
+        if prog:
+            samples += r["rtt_samples"]
+            events += prog[0]["run_cnt"]
+    return samples / events if events >= MIN_EVENTS else None
+
+
 def values_per_subnet(raw):
     for r in raw["read"]:
         if r["subnets"]:
@@ -527,6 +543,19 @@ def report(raw, notes):
             targets.append(("bytes path within floor + 40 ns at every N (%s load)" % lname(load),
                             "worst: floor + %.0f ns (%s)" % (worst_gap, gap_n), worst_gap <= 40,
                             "" if worst_gap <= 40 else "missed by %.0f ns" % (worst_gap - 40)))
+        gaps = [(s[(load, n, "plugin", "rtt")] - s[(load, n, "floor", "rtt")], n) for n in ns
+                if (load, n, "plugin", "rtt") in s and (load, n, "floor", "rtt") in s]
+        if gaps:
+            g, gn = max(gaps)
+            targets.append(("RTT program within floor + 40 ns at every N (%s load)" % lname(load),
+                            "worst: floor + %.0f ns (N=%d)" % (g, gn), g <= 40,
+                            "" if g <= 40 else "missed by %.0f ns" % (g - 40)))
+        fr = [(f, n) for n in ns for f in [sample_share(raw, load, n)] if f is not None]
+        if fr:
+            f, fn = max(fr)
+            targets.append(("RTT histogram updates <= 1/2 of tcp_probe events (%s load)" % lname(load),
+                            "worst: %.1f %% (N=%d)" % (100 * f, fn), f <= 0.5,
+                            "" if f <= 0.5 else "missed: %.1f %%" % (100 * f)))
         if ns:
             lo, hi = ns[0], ns[-1]
             worst = None
@@ -607,6 +636,14 @@ def report(raw, notes):
                     f is not None else "n/a", fmt(nv),
                     " %s |" % fmt(s.get((load, n, "baseline", fam))) if base else ""))
         L.append("")
+        shares = [(n, sample_share(raw, load, n)) for n in ns]
+        if any(x is not None for _n, x in shares):
+            L.append("RTT histogram updates per tcp_probe event (the plugin's samples over "
+                     "the RTT program's run count, all rounds): %s. One sample per ACK of new "
+                     "data and one per receive-only connection, not one per segment (README, "
+                     "RTT)." % ", ".join("N=%d %s" % (n, "n/a" if x is None else "%.1f %%" % (100 * x))
+                                         for n, x in shares))
+            L.append("")
 
     # ---- throughput
     if raw["throughput"]:

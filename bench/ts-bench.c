@@ -267,6 +267,28 @@ static int run_cmd(char **argv)
 	return WIFEXITED(status) ? WEXITSTATUS(status) : 128;
 }
 
+/*
+ * Samples in all RTT histograms of the plugin (every slot, CPUs summed), or -1: with
+ * run_cnt of the RTT program, how many of its events updated a histogram.
+ */
+static long long rtt_samples(struct ts_bpf *b, const struct ts_config *c)
+{
+	size_t n = ts_config_index_count(c);
+	struct ts_counters *totals = calloc(n, sizeof(*totals));
+	struct ts_hist *rtt = calloc(n, sizeof(*rtt));
+	long long sum = -1;
+	char err[256];
+
+	if (totals && rtt && c->rtt && ts_bpf_read(b, totals, rtt, err, sizeof(err)) == 0) {
+		sum = 0;
+		for (size_t i = 0; i < n; i++)
+			sum += (long long)ts_hist_count(&rtt[i]);
+	}
+	free(totals);
+	free(rtt);
+	return sum;
+}
+
 static int cmd_attach(const char *impl, int stats, const char *out, const char *conf_path,
 		      char **cmd)
 {
@@ -279,6 +301,7 @@ static int cmd_attach(const char *impl, int stats, const char *out, const char *
 	size_t n;
 	double t0, t_parse, t_open, t_run0, t_run1;
 	long rss0, rss1;
+	long long samples0, samples1;
 	int stats_fd = -1, status;
 	char err[1024];
 	FILE *f;
@@ -314,6 +337,7 @@ static int cmd_attach(const char *impl, int stats, const char *out, const char *
 		if (stats_fd < 0)
 			die("BPF_ENABLE_STATS failed", strerror(errno));
 	}
+	samples0 = plugin ? rtt_samples(plugin, &c) : -1;
 	for (size_t i = 0; i < n; i++)
 		prog_snap(&progs[i], 0);
 	t_run0 = now_s();
@@ -321,6 +345,7 @@ static int cmd_attach(const char *impl, int stats, const char *out, const char *
 	t_run1 = now_s();
 	for (size_t i = 0; i < n; i++)
 		prog_snap(&progs[i], 1);
+	samples1 = plugin ? rtt_samples(plugin, &c) : -1;
 	if (stats_fd >= 0)
 		close(stats_fd);
 
@@ -332,6 +357,8 @@ static int cmd_attach(const char *impl, int stats, const char *out, const char *
 		"\"rss_kb_after\":%ld,\"mode\":\"%s\",", impl, c.n_prefixes, c.n_subnets,
 		t_parse * 1e3, t_open * 1e3, t_run1 - t_run0, status, rss0, rss1,
 		plugin ? ts_attach_mode_name(ts_bpf_mode(plugin)) : "tracepoint");
+	fprintf(f, "\"rtt_samples\":%lld,",
+		samples0 >= 0 && samples1 >= 0 ? samples1 - samples0 : -1LL);
 	fprintf(f, "\"progs\":[");
 	for (size_t i = 0; i < n; i++)
 		fprintf(f, "%s{\"name\":\"%s\",\"id\":%u,\"run_cnt\":%llu,\"run_time_ns\":%llu}",
