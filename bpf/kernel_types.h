@@ -113,6 +113,7 @@ struct tcp_sock {
 	struct inet_connection_sock inet_conn;
 	__u32 srtt_us; /* smoothed RTT << 3, in us */
 	__u32 snd_una; /* first byte we want an ack for */
+	__u32 rtt_seq; /* snd_nxt when the RTT estimator last closed a round */
 	__u64 bytes_received; /* in-order payload bytes received (4.1+) */
 };
 

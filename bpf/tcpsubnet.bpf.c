@@ -342,22 +342,29 @@ static __always_inline void add_rtt(__u32 index, __u32 srtt_us)
 #define TS_TCPHDR_ACK 0x10
 
 /*
- * One sample per new RTT measurement, not per received segment. A measurement comes
- * from an ACK that acknowledges new data (ack_seq after snd_una): tcp_ack() ->
- * tcp_clean_rtx_queue() measures its RTT and updates srtt. The hooks run first thing in
- * tcp_rcv_established(), before that update, so a sample is the srtt of every
- * measurement before this one (for the first, the handshake's). A socket that only
- * receives acknowledges nothing new: its srtt is the handshake's and stays so (it moves
- * only when the socket's own data is acknowledged), and per-segment sampling, as bcc's
- * tcprtt does, counted that stale value once per received segment. It is sampled once,
- * on its first segment with payload (nothing received before: bytes_received is still
- * 0), so its connection counts once with the one RTT it has. No per-socket state is
- * needed, so kprobe mode (which has no socket storage) samples the same way.
+ * One sample per round trip of new data, not per received segment. The hooks run first
+ * thing in tcp_rcv_established(), before tcp_ack() measures this segment's RTT and
+ * updates srtt; a sample is the srtt as the segment finds it. The kernel's estimator
+ * closes a round when an ACK takes snd_una past rtt_seq (the snd_nxt of the previous
+ * round's end): tcp_rtt_estimator() then moves rtt_seq on and tells sockops programs
+ * (BPF_SOCK_OPS_RTT_CB). Sampling the ACK that does so (it acknowledges new data,
+ * ack_seq after snd_una, and reaches past rtt_seq) gives each connection one sample per
+ * RTT, whatever its ACK rate: srtt moves by 1/8 of each measurement's difference, so the
+ * ACKs of one round would add near copies of one value, and a fast bulk flow would
+ * outweigh slower connections. A request/response connection samples once per exchange.
+ * A socket that only receives acknowledges nothing new and its srtt stays the
+ * handshake's (it moves only when the socket's own data is acknowledged): per-segment
+ * sampling, as bcc's tcprtt does, counted that stale value once per received segment.
+ * It is sampled once, on its first segment with payload (bytes_received still 0), so its
+ * connection counts once with the one RTT it has. No per-socket state is needed, so
+ * kprobe mode (which has no socket storage) samples the same way.
  */
 static __always_inline bool new_rtt_sample(__u8 flags, __u32 ack_seq, __u32 seq,
-					   __u32 end_seq, __u32 snd_una, __u64 received)
+					   __u32 end_seq, __u32 snd_una, __u32 rtt_seq,
+					   __u64 received)
 {
-	if ((flags & TS_TCPHDR_ACK) && (__s32)(ack_seq - snd_una) > 0)
+	if ((flags & TS_TCPHDR_ACK) && (__s32)(ack_seq - snd_una) > 0 &&
+	    (__s32)(ack_seq - rtt_seq) > 0)
 		return true;
 	return received == 0 && end_seq != seq;
 }
@@ -370,7 +377,7 @@ static __always_inline void rtt_typed(struct sock *sk, struct sk_buff *skb)
 	__u32 srtt_us, index;
 
 	if (!tp || !new_rtt_sample(cb->tcp_flags, cb->ack_seq, cb->seq, cb->end_seq,
-				   tp->snd_una, tp->bytes_received))
+				   tp->snd_una, tp->rtt_seq, tp->bytes_received))
 		return;
 	srtt_us = tp->srtt_us >> 3;
 	if (srtt_us != 0 &&
@@ -637,7 +644,8 @@ int BPF_KPROBE(kp_rtt, struct sock *sk, struct sk_buff *skb)
 
 	if (!new_rtt_sample(BPF_CORE_READ(cb, tcp_flags), BPF_CORE_READ(cb, ack_seq),
 			    BPF_CORE_READ(cb, seq), BPF_CORE_READ(cb, end_seq),
-			    BPF_CORE_READ(tp, snd_una), BPF_CORE_READ(tp, bytes_received)))
+			    BPF_CORE_READ(tp, snd_una), BPF_CORE_READ(tp, rtt_seq),
+			    BPF_CORE_READ(tp, bytes_received)))
 		return 0;
 	srtt_us = BPF_CORE_READ(tp, srtt_us) >> 3;
 	if (srtt_us != 0 && read_untyped(sk, &s) && lookup_index(&s, &index))
