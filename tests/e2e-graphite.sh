@@ -6,8 +6,8 @@
 # - StoreRates false: the whisper files hold collectd's readings, the last one the
 #   bytes, connections and retransmitted segments moved, exactly;
 # - StoreRates true (default): rate x interval adds up to the same totals; each RTT
-#   percentile is the one its interval's buckets give, the whole run's median lies
-#   within the documented factor of 2 of TCP_INFO's RTT, none below the relay's 10 ms;
+#   percentile lies in the slot its interval's buckets give its rank, the whole run's
+#   median slot within a factor of 2 of TCP_INFO's RTT, none below the relay's 10 ms;
 #   the RTT buckets add up to the RTT samples;
 # - the metric paths of every node are exactly the ones docs/backends.md lists, and the
 #   option nodes carry the default node's values;

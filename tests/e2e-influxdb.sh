@@ -6,8 +6,8 @@
 # write_influxdb_udp. Queried over InfluxDB's HTTP API, against the traffic moved:
 # - collectd input: every reading of the DERIVE series is collectd's, the last the
 #   bytes, connections and retransmitted segments moved, exactly; each RTT percentile
-#   is the one its interval's buckets give, the whole run's median lies within the
-#   documented factor of 2 of TCP_INFO's RTT, none below the relay's 10 ms; the RTT
+#   lies in the slot its interval's buckets give its rank, the whole run's median slot
+#   within a factor of 2 of TCP_INFO's RTT, none below the relay's 10 ms; the RTT
 #   buckets add up to the RTT samples; "join" holds the same bytes;
 # - write_influxdb_udp (StoreRates true): rate x interval adds up to what moved; with
 #   its default StoreRates false InfluxDB drops every GAUGE point (field type conflict);

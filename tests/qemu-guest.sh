@@ -212,7 +212,7 @@ check_family_bytes() {
 # (seconds) have a value > 0 in a read after the traffic started and none >= 1 s (this
 # is loopback or a 5 ms relay, even under emulation); derive-rtt-samples is > 0. Through
 # the relay every RTT sample is at least 2 x RELAY_MS: the exact average must not be
-# below 90 % of that, the p50 (off by at most a factor of 2, see README) not below half.
+# below 90 % of that, the p50 (within 1/16 of the samples' p50, see README) not below half.
 check_family_rtt() {
 	local d=$1 s f bad="" n min
 	st=$(family_absent "$d" rtt "latency-rtt-*")

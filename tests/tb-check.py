@@ -177,7 +177,7 @@ def check_rtt(where, exp, per_key, buckets_at, dt_at, at):
       heatmap shows; the plugin's finer kernel buckets nest in those slots),
       p50 <= p90 <= p99, and every average lies within its interval's non-empty buckets;
     - no sample below the relay's 10 ms;
-    - over the whole run the median lies within the documented factor of 2 of the
+    - over the whole run the median's log2 slot lies within a factor of 2 of the
       sockets' TCP_INFO RTT (least / 2 .. largest x 2 of the connections). Single
       intervals can be far off: a burst fills the relay's queue and the RTT really grows
       for a while, which the end-of-connection TCP_INFO figures need not show."""
