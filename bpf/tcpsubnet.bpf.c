@@ -369,11 +369,22 @@ static __always_inline bool new_rtt_sample(__u8 flags, __u32 ack_seq, __u32 seq,
 	return received == 0 && end_seq != seq;
 }
 
-/* RTT of a typed socket; 0 (no RTT measured yet) is not a sample: no lookup at all. */
-static __always_inline void rtt_typed(struct sock *sk, struct sk_buff *skb)
+/*
+ * 6.2+ (commit fd264ca02094): a kfunc the verifier replaces by a register move, unlike
+ * the helper call of bpf_skc_to_tcp_sock(), which cost about as much as all of the
+ * sampling test on this project's machine (a return thunk per call). Weak: the object
+ * still loads on older kernels, where only the programs that do not use it load.
+ */
+extern void *bpf_rdonly_cast(void *obj, __u32 btf_id) __ksym __weak;
+
+/*
+ * RTT of a typed socket known to be TCP (tcp_rcv_established() is TCP's); 0 (no RTT
+ * measured yet) is not a sample: no lookup at all.
+ */
+static __always_inline void rtt_typed(struct sock *sk, struct sk_buff *skb,
+				      struct tcp_sock *tp)
 {
 	struct tcp_skb_cb *cb = (struct tcp_skb_cb *)skb->cb;
-	struct tcp_sock *tp = bpf_skc_to_tcp_sock(sk);
 	__u32 srtt_us, index;
 
 	if (!tp || !new_rtt_sample(cb->tcp_flags, cb->ack_seq, cb->seq, cb->end_seq,
@@ -451,7 +462,8 @@ int BPF_PROG(tp_recv, struct sock *sk, int ret, int flags)
 SEC("tp_btf/tcp_probe")
 int BPF_PROG(tp_rtt, struct sock *sk, struct sk_buff *skb)
 {
-	rtt_typed(sk, skb);
+	/* Tracepoint mode needs 6.3+, so the kfunc is there. */
+	rtt_typed(sk, skb, bpf_rdonly_cast(sk, bpf_core_type_id_kernel(struct tcp_sock)));
 	return 0;
 }
 
@@ -549,7 +561,7 @@ int BPF_PROG(fexit_recvmsg_nb, struct sock *sk, struct msghdr *msg, size_t len,
 SEC("fentry/tcp_rcv_established")
 int BPF_PROG(fentry_rtt, struct sock *sk, struct sk_buff *skb)
 {
-	rtt_typed(sk, skb);
+	rtt_typed(sk, skb, bpf_skc_to_tcp_sock(sk));
 	return 0;
 }
 
