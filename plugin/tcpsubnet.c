@@ -23,6 +23,7 @@ static struct ts_bpf *bpf;
 static struct ts_counters *totals;
 static struct ts_hist *rtt_now, *rtt_prev;
 static cdtime_t last_read;
+static bool lost_warned;
 
 static int tcpsubnet_shutdown(void);
 
@@ -198,6 +199,7 @@ static void tcpsubnet_dispatch(void *ctx, const struct ts_value *v)
 
 static int tcpsubnet_read(void)
 {
+	struct ts_health health;
 	char err[512];
 	cdtime_t now;
 
@@ -207,9 +209,19 @@ static int tcpsubnet_read(void)
 		ERROR(TS_PLUGIN " plugin: %s", err);
 		return -1;
 	}
+	ts_bpf_health(bpf, &health);
 	now = cdtime();
 	ts_values_emit(&conf, totals, rtt_now, rtt_prev, CDTIME_T_TO_DOUBLE(now - last_read),
 		       tcpsubnet_dispatch, &now);
+	ts_values_emit_health(&health, tcpsubnet_dispatch, &now);
+	if (!lost_warned && (health.lost_events || health.stash_full)) {
+		WARNING(TS_PLUGIN " plugin: the figures are incomplete: the kernel skipped %llu "
+			"runs of the plugin's programs (lost-events) and %llu calls were not "
+			"measured (stash-full) in attach mode %s; see lost-events in "
+			"collectd-tcpsubnet(5)", (unsigned long long)health.lost_events,
+			(unsigned long long)health.stash_full, ts_bpf_choice(bpf));
+		lost_warned = true;
+	}
 	last_read = now;
 	return 0;
 }
@@ -225,6 +237,7 @@ static int tcpsubnet_shutdown(void)
 	rtt_now = rtt_prev = NULL;
 	ts_config_free(&conf);
 	conf_ready = false;
+	lost_warned = false;
 	return 0;
 }
 
