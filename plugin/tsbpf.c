@@ -390,7 +390,7 @@ static const struct {
 	{ "kp_recvmsg", M_KP, FAM_BYTES, C_NO_NB },
 	{ "kp_recvmsg_nb", M_KP, FAM_BYTES, C_NB },
 	{ "krp_recvmsg", M_KP, FAM_BYTES, C_ALWAYS },
-	{ "kp_rtt", M_KP, FAM_RTT, C_ALWAYS },
+	{ "raw_rtt", M_KP, FAM_RTT, C_ALWAYS },
 	/* raw_tp: kernels without trampolines (kprobe mode) may lack tp_btf. */
 	{ "raw_state", M_KP, FAM_CONN, C_ALWAYS },
 	{ "raw_retrans", M_KP, FAM_RETRANS, C_NO_ERR },
