@@ -25,7 +25,7 @@ struct ts_lpm_key {
  * blocks local_id is always 0, so the index is the remote subnet id.
  */
 
-/* One per index and CPU (BPF_MAP_TYPE_PERCPU_ARRAY): plain adds, no atomics. */
+/* One per index and CPU (BPF_MAP_TYPE_PERCPU_ARRAY), updated with atomic adds (see add_bytes). */
 struct ts_counters {
 	__u64 rx_bytes;
 	__u64 tx_bytes;
@@ -98,6 +98,17 @@ static inline __u32 ts_rtt_bucket(__u32 v)
 	shift = k > TS_RTT_SUB_BITS ? k - TS_RTT_SUB_BITS : 0;
 	return (shift << TS_RTT_SUB_BITS) + (v >> shift);
 }
+
+/*
+ * Slots of the per-CPU "stats" array: what the programs could not do. Names as
+ * dispatched (derive values of the empty plugin_instance) are in plugin/tsvalues.c.
+ */
+enum ts_stat_id {
+	TS_STAT_STASH_STALE,	/* kprobe mode: a return probe did not run for a call */
+	TS_STAT_STASH_FULL,	/* kprobe mode: no room to remember a call: not measured */
+	TS_STAT_STORAGE_FAIL,	/* a per-socket memo could not be created (classified anyway) */
+	TS_STAT_COUNT
+};
 
 /* Port filters: one bit per port, host byte order. */
 #define TS_PORT_WORDS (65536 / 64)
