@@ -692,8 +692,8 @@ def report(raw, notes):
         L.append("## Read cycle and memory (RTT on)")
         L.append("")
         L.append("One read cycle as the collectd glue runs it: both per-CPU maps read with one "
-                 "`bpf_map_lookup_batch` each and summed, every value built (percentiles "
-                 "interpolated, bucket rates) and handed to a stand-in for "
+                 "`bpf_map_lookup_batch` each and summed, every value built (deltas and "
+                 "percentiles of the 193 RTT buckets, log2 bucket rates) and handed to a stand-in for "
                  "`plugin_dispatch_values` that copies it into a `value_list_t`-sized record; "
                  "every slot has new RTT samples each cycle (worst case). The standard "
                  "configuration has N/16 subnets; the rows with one subnet per prefix are the "
