@@ -44,7 +44,8 @@ static void emit_rtt(const struct ts_config *c, const struct rtt_names *names,
 	*prev = *now;
 	emit_derive(fn, ctx, inst, "derive", "rtt-samples", ts_hist_count(now));
 	for (unsigned i = 0; i < TS_HIST_SLOTS; i++)
-		emit_gauge(fn, ctx, inst, "bucket", names->bucket[i], (double)ts_hist_slot_count(&d, i) / elapsed);
+		emit_gauge(fn, ctx, inst, "bucket", names->bucket[i],
+			   (double)ts_hist_slot_count(&d, i) / elapsed);
 	/* No samples in this interval: no figure rather than a fake zero. */
 	if (samples == 0)
 		return;
