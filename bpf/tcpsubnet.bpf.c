@@ -405,14 +405,28 @@ static __always_inline void add_rtt(__u32 index, __u32 srtt_us)
  * connection counts once with the one RTT it has. No per-socket state is needed, so
  * kprobe mode (which has no socket storage) samples the same way.
  */
-static __always_inline bool new_rtt_sample(__u8 flags, __u32 ack_seq, __u32 seq,
-					   __u32 end_seq, __u32 snd_una, __u32 rtt_seq,
-					   __u64 received)
+static __always_inline bool new_rtt_sample(const struct tcp_skb_cb *cb,
+					   const struct tcp_sock *tp, bool typed)
 {
-	if ((flags & TS_TCPHDR_ACK) && (__s32)(ack_seq - snd_una) > 0 &&
-	    (__s32)(ack_seq - rtt_seq) > 0)
-		return true;
-	return received == 0 && end_seq != seq;
+/* Typed (tp_btf, fentry) programs load directly, raw_tp ones through probe reads. */
+#define TS_RD(p, f) (typed ? (p)->f : BPF_CORE_READ(p, f))
+	__u32 ack_seq = TS_RD(cb, ack_seq);
+
+	/*
+	 * Each tcp_sock field is in another cache line, one the socket's own CPU keeps
+	 * writing: a field is read only when the test before it leaves the answer open
+	 * (barrier() keeps clang from loading it ahead).
+	 */
+	if ((TS_RD(cb, tcp_flags) & TS_TCPHDR_ACK) && (__s32)(ack_seq - TS_RD(tp, snd_una)) > 0) {
+		barrier();
+		if ((__s32)(ack_seq - TS_RD(tp, rtt_seq)) > 0)
+			return true;
+	}
+	if (TS_RD(cb, end_seq) == TS_RD(cb, seq))
+		return false;
+	barrier();
+	return TS_RD(tp, bytes_received) == 0;
+#undef TS_RD
 }
 
 /*
@@ -433,8 +447,7 @@ static __always_inline void rtt_typed(struct sock *sk, struct sk_buff *skb,
 	struct tcp_skb_cb *cb = (struct tcp_skb_cb *)skb->cb;
 	__u32 srtt_us, index;
 
-	if (!tp || !new_rtt_sample(cb->tcp_flags, cb->ack_seq, cb->seq, cb->end_seq,
-				   tp->snd_una, tp->rtt_seq, tp->bytes_received))
+	if (!tp || !new_rtt_sample(cb, tp, true))
 		return;
 	srtt_us = tp->srtt_us >> 3;
 	if (srtt_us != 0 &&
@@ -723,10 +736,7 @@ int BPF_PROG(raw_rtt, struct sock *sk, struct sk_buff *skb)
 	struct ts_sk s = {};
 	__u32 srtt_us, index;
 
-	if (!new_rtt_sample(BPF_CORE_READ(cb, tcp_flags), BPF_CORE_READ(cb, ack_seq),
-			    BPF_CORE_READ(cb, seq), BPF_CORE_READ(cb, end_seq),
-			    BPF_CORE_READ(tp, snd_una), BPF_CORE_READ(tp, rtt_seq),
-			    BPF_CORE_READ(tp, bytes_received)))
+	if (!new_rtt_sample(cb, tp, false))
 		return 0;
 	srtt_us = BPF_CORE_READ(tp, srtt_us) >> 3;
 	if (srtt_us != 0 && read_untyped(sk, &s) && lookup_index(&s, &index))
