@@ -706,7 +706,7 @@ static int try_mode(struct ts_bpf *b, const struct ts_config *c, enum ts_attach_
 	bool memo = m != TS_ATTACH_KPROBE &&
 		    c->n_prefixes + c->n_lprefixes > TS_MEMO_MIN_PREFIXES;
 
-	char buf[256];
+	char buf[512];
 	const char *blocked = mode_blocked(m, kf, buf, sizeof(buf));
 
 	if (blocked) {
