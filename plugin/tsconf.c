@@ -32,6 +32,7 @@ struct side {
 	/* The text each prefix was written as, for duplicate messages (parallel array). */
 	const char **text;
 	size_t text_cap;
+	size_t subnet_cap;
 };
 
 struct parse_state {
@@ -53,6 +54,7 @@ static void side_init(struct side *sd, const char *opt, struct ts_subnet **subne
 	sd->n_subnets = n_subnets;
 	sd->prefixes = prefixes;
 	sd->n_prefixes = n_prefixes;
+	sd->subnet_cap = *n_subnets; /* what is there is full: the next add grows it */
 }
 
 static void report(struct parse_state *st, const char *fmt, ...)
@@ -368,11 +370,18 @@ int ts_attach_mode_parse(const char *s, enum ts_attach_mode *out)
 
 static int add_subnet(struct side *sd, const char *name, uint32_t *id)
 {
-	struct ts_subnet *s = realloc(*sd->subnets, (*sd->n_subnets + 1) * sizeof(*s));
+	struct ts_subnet *s = *sd->subnets;
 
-	if (s == NULL)
-		return -1;
-	*sd->subnets = s;
+	/* Geometric growth: one realloc per subnet is quadratic where realloc copies. */
+	if (*sd->n_subnets >= sd->subnet_cap) {
+		size_t cap = sd->subnet_cap ? 2 * sd->subnet_cap : 16;
+
+		s = realloc(*sd->subnets, cap * sizeof(*s));
+		if (s == NULL)
+			return -1;
+		*sd->subnets = s;
+		sd->subnet_cap = cap;
+	}
 	memset(&s[*sd->n_subnets], 0, sizeof(*s));
 	snprintf(s[*sd->n_subnets].name, sizeof(s->name), "%s", name);
 	(*sd->n_subnets)++;

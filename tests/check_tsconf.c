@@ -831,7 +831,7 @@ static Suite *tsconf_suite(void)
 	tcase_add_test(tc, bad_rtt_and_health_values);
 	tcase_add_test(tc, colliding_pair_instances_are_refused);
 	tcase_add_test(tc, names_equal_once_written_are_refused);
-	/* 300,001 subnets: seconds under ASan; valgrind.sh skips it (TS_UNIT_SKIP_LARGE). */
+	/* 300,001 subnets: about a second under ASan; valgrind.sh skips it (TS_UNIT_SKIP_LARGE). */
 	if (!getenv("TS_UNIT_SKIP_LARGE")) {
 		TCase *large = tcase_create("large");
 
