@@ -27,6 +27,7 @@ static void emit_gauge(ts_value_fn fn, void *ctx, const char *inst, const char *
  * was most of a read cycle when done per value (profiled with 4096 subnets).
  */
 struct rtt_names {
+	unsigned n_buckets, width; /* RTTBuckets, RTTBucketWidth */
 	char bucket[TS_HIST_SLOTS][48];
 	char percentile[TS_MAX_PERCENTILES][48];
 };
@@ -40,8 +41,14 @@ static void emit_rtt(const struct ts_config *c, const struct rtt_names *names,
 
 	*prev = *now;
 	emit_derive(fn, ctx, inst, "derive", "rtt-samples", ts_hist_count(now));
-	for (unsigned i = 0; i < TS_HIST_SLOTS; i++)
-		emit_gauge(fn, ctx, inst, "bucket", names->bucket[i], (double)d.slot[i] / elapsed);
+	for (unsigned b = 0; b < names->n_buckets; b++) {
+		uint64_t n = 0;
+
+		for (unsigned i = ts_hist_bucket_first(names->width, b);
+		     i < ts_hist_bucket_end(names->width, b); i++)
+			n += d.slot[i];
+		emit_gauge(fn, ctx, inst, "bucket", names->bucket[b], (double)n / elapsed);
+	}
 	/* No samples in this interval: no figure rather than a fake zero. */
 	if (samples == 0)
 		return;
@@ -63,8 +70,11 @@ void ts_values_emit(const struct ts_config *c, const struct ts_counters *totals,
 	if (!(elapsed > 0))
 		elapsed = 1;
 	if (rtt) {
-		for (unsigned i = 0; i < TS_HIST_SLOTS; i++)
-			ts_hist_bucket_name(i, names.bucket[i], sizeof(names.bucket[i]));
+		names.n_buckets = ts_config_bucket_values(c);
+		names.width = c->rtt_bucket_width;
+		for (unsigned b = 0; b < names.n_buckets; b++)
+			ts_hist_merged_bucket_name(names.width, b, names.bucket[b],
+						   sizeof(names.bucket[b]));
 		for (size_t i = 0; i < c->n_percentiles; i++)
 			ts_hist_percentile_name(c->percentiles[i], names.percentile[i],
 						sizeof(names.percentile[i]));
