@@ -459,7 +459,8 @@ class Bench:
                        "values_per_cycle": count, "rss_kb_without": base,
                        "rss_kb_with": withp, "plugin_started": "attach mode" in logtext,
                        "collectd_interval": a.collectd_interval,
-                       "collectd_seconds": a.collectd_seconds}
+                       "collectd_seconds": a.collectd_seconds,
+                       "date": datetime.datetime.utcnow().strftime("%Y-%m-%d %H:%M UTC")}
                 self.raw["values"].append(rec)
                 log("values %-40s %7d values/cycle, collectd RSS %s -> %s KiB%s" % (
                     " ".join(opts) or "(defaults)", count, base, withp,
@@ -748,13 +749,16 @@ def report(raw, notes):
         sub = vals[0]["subnets"]
         L.append("## collectd memory per value")
         L.append("")
-        L.append("collectd (no writer, Interval %d, RSS after %d s) with the plugin and %d "
+        L.append("Measured %s. collectd (no writer, Interval %d, RSS after %d s) with the plugin and %d "
                  "one-prefix subnets (plus `other`), against collectd without the plugin, "
                  "for the options that set the number of values per subnet; median of %d "
                  "rounds. The increase is mostly collectd's value cache (one entry per "
                  "value: identifier, values, state); the plugin's own buffers are a few "
                  "hundred bytes per subnet (see the formula below). Writers add their own "
-                 "buffers on top." % (vals[0]["collectd_interval"], vals[0]["collectd_seconds"],
+                 "buffers on top. Per value, the slope between the first and the last row "
+                 "is the figure to plan with (the plugin's own fixed part is in every row)."
+                 % (vals[0].get("date", m.get("date", "?")), vals[0]["collectd_interval"],
+                    vals[0]["collectd_seconds"],
                                       sub, len({r["round"] for r in vals})))
         L.append("")
         L.append("| options | values per subnet | values/cycle | collectd RSS increase | "
@@ -769,6 +773,13 @@ def report(raw, notes):
             L.append("| %s | %d | %d | %s | %.2f KiB |" % (
                 ", ".join("`%s`" % o for o in opts) or "defaults", count // (sub + 1), count,
                 size_kib(inc), inc / count))
+        rows = [(r["values_per_cycle"], r["rss_kb_with"] - r["rss_kb_without"]) for r in vals]
+        hi, lo = max(rows), min(rows)
+        if hi[0] > lo[0]:
+            L.append("")
+            slope = (median([b for a, b in rows if a == hi[0]]) -
+                     median([b for a, b in rows if a == lo[0]])) / (hi[0] - lo[0])
+            L.append("Slope: %.2f KiB of collectd RSS per value." % slope)
         L.append("")
     inits = {}
     for r in raw["nsevent"]:

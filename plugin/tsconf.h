@@ -24,7 +24,7 @@
 #define TS_PORT_WORDS_U (65536 / 64)
 /*
  * Default bound on values per read cycle (MaxValues). Each value costs collectd about
- * 1.7 KiB of RSS in its value cache (docs/PERFORMANCE.md), so the default stops at
+ * 1.6 KiB of RSS in its value cache (docs/PERFORMANCE.md), so the default stops at
  * about 1.6 GiB; it admits 27,000 subnets with the default options, and 65,536
  * one-prefix subnets (MaxPrefixes' default) with RTTBuckets false.
  */
