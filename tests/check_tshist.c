@@ -437,8 +437,8 @@ START_TEST(values_per_cycle_is_what_a_full_cycle_dispatches)
 		"Subnet \"10.0.0.0/8\"\nRTTBuckets false\n",
 		"Subnet \"10.0.0.0/8\"\nRTT false\n",
 		"Subnet \"10.0.0.0/8\"\nConnections false\nReportUnmatched false\n",
-		"LocalSubnet \"10.1.0.0/16\"\nSubnet \"10.2.0.0/16\"\nSubnet \"10.3.0.0/16\"\n"
-		"RTTBucketWidth 2\n",
+		("LocalSubnet \"10.1.0.0/16\"\nSubnet \"10.2.0.0/16\"\nSubnet \"10.3.0.0/16\"\n"
+		 "RTTBucketWidth 2\n"),
 		"LocalSubnet \"10.1.0.0/16\"\nSubnet \"10.2.0.0/16\"\nReportUnmatched false\n",
 		"",
 	};

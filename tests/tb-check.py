@@ -13,11 +13,15 @@ which sees Debian's whisper and graphite-web modules):
   tb-check.py influx-storerates-false PORT
   tb-check.py influx PORT CSV-DIR EXPECT DOCS
   tb-check.py influx-dashboard DASHBOARD PORT EXPECT
+  tb-check.py fleet PORT WHISPER-DIR CSV-DIR EXPECT DOCS WORK-DIR
+  tb-check.py proc-usage PID NAME
+  tb-check.py store-usage PORT INFLUX-DIR WHISPER-DIR
 
 EXPECT holds "INSTANCE KEY VALUE" lines (tests/backends.sh: tb_traffic): the bytes,
 connections and retransmitted segments moved per subnet, exactly, and "rtt", "rtt-min",
 "rtt-max": the mean, least and largest TCP_INFO RTT in seconds of the sockets that
-sampled the subnet. CSV-DIR is the folder
+sampled the subnet. A fleet's EXPECT (tests/e2e-fleet.sh) has "HOST INSTANCE KEY VALUE"
+lines instead, the counters only; the dashboard checks take either. CSV-DIR is the folder
 collectd's csv writer filled in the same run (absolute values, millisecond times): it
 gives the exact time of every reading, which Graphite's one-second slots round off.
 
@@ -70,6 +74,37 @@ def check(cond, msg):
 
 def close(got, want, rel, absolute=0.0):
     return got is not None and abs(got - want) <= rel * abs(want) + absolute
+
+
+def read_expect_hosts(path):
+    """{host: {instance: {key: value}}} of a fleet's EXPECT, or of a one-host EXPECT
+    (three columns: the host is HOST)."""
+    exp = {}
+    with open(path) as f:
+        for line in f:
+            parts = line.split()
+            host, inst, key, val = parts if len(parts) == 4 else [HOST] + parts
+            exp.setdefault(host, {}).setdefault(inst, {})[key] = float(val)
+    return exp
+
+
+def fleet_sum(by_host):
+    """{instance: {key: sum over hosts}}."""
+    out = {}
+    for exp in by_host.values():
+        for inst, keys in exp.items():
+            for k, v in keys.items():
+                out.setdefault(inst, {})[k] = out.get(inst, {}).get(k, 0.0) + v
+    return out
+
+
+def top_hosts(by_host, inst, key, n):
+    """The n hosts with the most of key in inst, most first (the ground truth)."""
+    return sorted(by_host, key=lambda h: -by_host[h].get(inst, {}).get(key, 0.0))[:n]
+
+
+# Grafana variable $top of the dashboards: what the checks set it to.
+TOP = 2
 
 
 def read_expect(path):
@@ -501,12 +536,15 @@ def series_figures(panel, name, points, ctx):
         except ValueError:
             return False, "heatmap row '%s' is not a number" % name
     parts = name.split(" ")
+    host = None
+    if len(parts) == 3 and parts[0] in ctx.get("hosts", ()):
+        host, parts = parts[0], parts[1:]  # a top-hosts panel: "HOST SUBNET KEY"
     if len(parts) != 2 or parts[0] not in ctx["inst_of"]:
         return False, "series '%s' is not named 'SUBNET WHAT'" % name
     inst, key = ctx["inst_of"][parts[0]], parts[1]
     if key in COUNTERS:
         total = sum(v * ctx["step_of"](vals, i) for i, (t, v) in enumerate(vals))
-        return None, (inst, key, total)
+        return None, ((host, inst) if host else inst, key, total)
     if key in RTT_KEYS:
         held = ctx["stored"](inst, key)
         odd = [v for _t, v in vals if not any(close(v, h, 1e-9) for h in held)]
@@ -521,14 +559,23 @@ def check_panel_results(where, panel, results, ctx, totals):
     if not check(nonnull, "%s: %d series with values" % (where, len(nonnull))):
         return
     names = []
+    tops = {}
     for name, points in nonnull:
         good, info = series_figures(panel, name, points, ctx)
         names.append(name)
         if good is None:
             inst, key, total = info
-            totals.setdefault((inst, key), total)
+            if isinstance(inst, tuple):  # top hosts: per host, and which hosts
+                tops.setdefault((inst[1], key), []).append(inst[0])
+                ctx["top_totals"].setdefault((inst[0], inst[1], key), total)
+            else:
+                totals.setdefault((inst, key), total)
         elif not good:
             fail("%s: %s" % (where, info))
+    for (inst, key), hosts in sorted(tops.items()):
+        want = top_hosts(ctx["by_host"], inst, key, TOP)
+        check(sorted(hosts) == sorted(want), "%s: top %d hosts by %s of %s: %s (the ground "
+              "truth's: %s)" % (where, TOP, key, inst, sorted(hosts), want))
     if panel.get("type") == "heatmap":
         numeric = [x for x in names if re.match(r"^[0-9.e+-]+$", x)]
         check(len(set(numeric)) == 27, "%s: 27 numeric rows %s .. %s"
@@ -536,12 +583,20 @@ def check_panel_results(where, panel, results, ctx, totals):
                  max(numeric, key=float, default=None)))
 
 
-def check_totals(what, totals, exp, tol):
+def check_top_totals(what, top_totals, by_host, tol):
+    for (host, inst, key), total in sorted(top_totals.items()):
+        want = by_host[host][inst][key]
+        check(close(total, want, tol, 0.05), "%s: top hosts: %s %s %s adds up to %.2f over "
+              "time; moved %d" % (what, host, inst, key, total, want))
+    check(top_totals, "%s: a top-hosts panel has series" % what)
+
+
+def check_totals(what, totals, exp, tol, keys=COUNTERS):
     for (inst, key), total in sorted(totals.items()):
         want = exp[inst][key]
         check(close(total, want, tol, 0.05),
               "%s: %s %s adds up to %.2f over time; moved %d" % (what, inst, key, total, want))
-    missing = [(i, k) for i in exp for k in COUNTERS if (i, k) not in totals]
+    missing = [(i, k) for i in exp for k in keys if (i, k) not in totals]
     check(not missing, "%s: every subnet's bytes, connections, retransmits are on a panel%s"
           % (what, "" if not missing else " (missing %s)" % missing[:4]))
 
@@ -575,12 +630,20 @@ def graphite_web(wdir, work):
 
 
 def graphite_dashboard(dash_file, wdir, work, csv_dir, expect_file):
-    exp = read_expect(expect_file)
+    """Every variable and target of the Graphite dashboard through graphite-web. Per-host
+    panels run for each host of EXPECT and must show that host's totals; panels with
+    $hosts (the fleet row) run with all of them and show the sums over hosts, and the
+    top-hosts panels the right hosts with their totals."""
+    global HOST
+    by_host = read_expect_hosts(expect_file)
+    hosts = sorted(by_host)
     dash = json.load(open(dash_file))
     client = graphite_web(wdir, work)
-    inst_of = {graphite_escape(i, "_"): i for i in exp}
+    insts = sorted({i for e in by_host.values() for i in e})
+    inst_of = {graphite_escape(i, "_"): i for i in insts}
     subnets = sorted(inst_of)
-    values = {"prefix": "", "host": HOST}
+    glob_of = lambda xs: xs[0] if len(xs) == 1 else "{%s}" % ",".join(xs)
+    values = {"prefix": "", "host": hosts[0], "hosts": glob_of(hosts), "top": str(TOP)}
 
     for var in dash["templating"]["list"]:
         if var["type"] != "query":
@@ -591,49 +654,66 @@ def graphite_dashboard(dash_file, wdir, work, csv_dir, expect_file):
         if var.get("regex"):
             rx = re.compile(var["regex"].strip("/"))
             found = [rx.match(t).group(1) for t in found if rx.match(t)]
-        want = [HOST] if var["name"] == "host" else subnets
+        want = hosts if var["name"] in ("host", "hosts") else subnets
         check(r.status_code == 200 and set(want) <= set(found),
               "graphite variable %s (%s): %s" % (var["name"], q, sorted(found)))
 
     # Graphite returns one point a second (retention 1s); the reading behind each point
-    # covered the interval collectd's csv writer shows (the first after start is short).
-    rows = csv_rows(csv_dir, "clients", "if_octets")
-    dt_of = {slot_of(rows[i][0]): rows[i][0] - rows[i - 1][0] for i in range(1, len(rows))}
-
-    def step_of(vals, i):
-        return dt_of.get(vals[i][0], 1.0)
+    # of a host covered the interval its csv writer shows (the first after start is
+    # short). Sums over hosts add readings of different hosts in one second: 1 s each.
+    dt_of = {}
+    for h in hosts:
+        HOST = h
+        rows = csv_rows(csv_dir, insts[0], "if_octets")
+        dt_of[h] = {slot_of(rows[i][0]): rows[i][0] - rows[i - 1][0]
+                    for i in range(1, len(rows))}
 
     w = Whisper(wdir)
-    ctx = {"inst_of": inst_of, "step_of": step_of,
+    ctx = {"inst_of": inst_of, "hosts": hosts, "by_host": by_host, "top_totals": {},
            "stored": lambda inst, key: set(
                (w.series(graphite_path("default", inst, "latency", key)) or {}).values())}
 
-    totals = {}
+    totals = {h: {} for h in hosts + ["*"]}
     n = 0
     for panel in dashboard_panels(dash):
+        fleet = any("$hosts" in t["target"] for t in panel["targets"])
         choices = [[s] for s in subnets]
         if not panel.get("repeat"):
             choices.append(subnets)  # "All": Grafana's {a,b,c} glob
-        for choice in choices:
-            values["subnet"] = choice[0] if len(choice) == 1 else "{%s}" % ",".join(choice)
-            for t in panel["targets"]:
-                if t.get("hide"):
-                    continue
-                target = substitute(t["target"], values)
-                r = client.get("/render", {"target": target, "format": "json",
-                                           "from": "-15min", "until": "now"})
-                if r.status_code != 200:
-                    fail("panel '%s': graphite-web answers %d to %s"
-                         % (panel["title"], r.status_code, target))
-                    continue
-                res = [(s["target"], [(p[1], p[0]) for p in s["datapoints"]])
-                       for s in json.loads(r.content)]
-                n += 1
-                where = "panel '%s' %s (subnet %s)" % (panel["title"], t["refId"],
-                                                       values["subnet"])
-                check_panel_results(where, panel, res, ctx, totals if len(choice) == 1 else {})
+        for h in ["*"] if fleet else hosts:
+            HOST = hosts[0] if fleet else h
+            values["host"] = HOST
+            step = (lambda vals, i: 1.0) if fleet else (
+                lambda vals, i, d=dt_of[h]: d.get(vals[i][0], 1.0))
+            ctx["step_of"] = step
+            for choice in choices:
+                values["subnet"] = glob_of(choice)
+                for t in panel["targets"]:
+                    if t.get("hide"):
+                        continue
+                    target = substitute(t["target"], values)
+                    r = client.get("/render", {"target": target, "format": "json",
+                                               "from": "-15min", "until": "now"})
+                    if r.status_code != 200:
+                        fail("panel '%s': graphite-web answers %d to %s"
+                             % (panel["title"], r.status_code, target))
+                        continue
+                    res = [(s["target"], [(p[1], p[0]) for p in s["datapoints"]])
+                           for s in json.loads(r.content)]
+                    n += 1
+                    where = "panel '%s' %s (host %s, subnet %s)" % (
+                        panel["title"], t["refId"], values["hosts"] if fleet else h,
+                        values["subnet"])
+                    check_panel_results(where, panel, res, ctx,
+                                        totals[h] if len(choice) == 1 else {})
     check(n >= 10, "%d Graphite queries evaluated" % n)
-    check_totals("graphite dashboard", totals, exp, 0.01)
+    for h in hosts:
+        check_totals("graphite dashboard, host %s" % h, totals[h], by_host[h], 0.01)
+    # Sums of other hosts' rates in one-second slots: a reading late by a few ms counts
+    # in the next slot, so the sum drifts a little further than one host's rate.
+    check_totals("graphite dashboard, fleet (%d hosts)" % len(hosts), totals["*"],
+                 fleet_sum(by_host), 0.03, ("rx", "tx"))
+    check_top_totals("graphite dashboard", ctx["top_totals"], by_host, 0.01)
 
 
 # ---- InfluxDB ----
@@ -862,19 +942,24 @@ def influx_regex(values):
 
 
 def influx_dashboard(dash_file, port, expect_file):
-    exp = read_expect(expect_file)
+    """Every variable and query of the InfluxDB dashboard over the HTTP API, per host and
+    for the fleet as graphite_dashboard does it."""
+    by_host = read_expect_hosts(expect_file)
+    hosts = sorted(by_host)
     dash = json.load(open(dash_file))
-    inst_of = {i: i for i in exp}
-    subnets = sorted(exp)
+    insts = sorted({i for e in by_host.values() for i in e})
+    inst_of = {i: i for i in insts}
+    subnets = insts
 
     for var in dash["templating"]["list"]:
         if var["type"] != "query":
             continue
-        q = substitute(var["query"], {"host": influx_regex([HOST])})
+        q = substitute(var["query"], {"host": influx_regex(hosts[:1]),
+                                      "hosts": influx_regex(hosts)})
         found = []
         for _n, _t, _c, rows in influx_series(port, "collectd", q):
             found += [r[1] for r in rows]
-        want = [HOST] if var["name"] == "host" else subnets
+        want = hosts if var["name"] in ("host", "hosts") else subnets
         check(set(want) <= set(found), "influxdb variable %s (%s): %s"
               % (var["name"], q, sorted(found)))
 
@@ -888,43 +973,66 @@ def influx_dashboard(dash_file, port, expect_file):
                           "\"instance\" = '%s' AND \"type_instance\" = '%s'" % (inst, key))
         return {row[1] for row in r[0][3]} if r else set()
 
-    ctx = {"inst_of": inst_of, "step_of": step_of, "stored": stored}
+    ctx = {"inst_of": inst_of, "stored": stored, "hosts": hosts, "by_host": by_host,
+           "top_totals": {}}
 
-    totals = {}
+    totals = {h: {} for h in hosts + ["*"]}
     n = 0
     for panel in dashboard_panels(dash):
+        fleet = any("$hosts" in t["query"] for t in panel["targets"])
         choices = [[s] for s in subnets]
         if not panel.get("repeat"):
             choices.append(subnets)
         renames = [(re.compile(t["options"]["regex"]),
                     re.sub(r"\$(\d)", r"\\\1", t["options"]["renamePattern"]))
                    for t in panel.get("transformations", []) if t["id"] == "renameByRegex"]
-        for choice in choices:
-            sub = {"host": influx_regex([HOST]), "subnet": influx_regex(choice),
-                   "timeFilter": "time > now() - 15m", "__interval": "1s"}
-            for t in panel["targets"]:
-                if t.get("hide"):
-                    continue
-                q = substitute(t["query"], sub)
-                try:
-                    s = influx_series(port, "collectd", q)
-                except (OSError, RuntimeError) as e:
-                    fail("panel '%s': %s" % (panel["title"], e))
-                    continue
-                res = []
-                for name, tags, _cols, rows in s:
-                    label = t.get("alias") or name
-                    for k, v in tags.items():
-                        label = label.replace("$tag_" + k, v)
-                    for rx, pat in renames:
-                        label = rx.sub(pat, label)
-                    res.append((label, [(r[0], r[1]) for r in rows]))
-                n += 1
-                where = "panel '%s' %s (subnet %s)" % (panel["title"], t["refId"],
-                                                       sub["subnet"])
-                check_panel_results(where, panel, res, ctx, totals if len(choice) == 1 else {})
+        for h in ["*"] if fleet else hosts:
+            for choice in choices:
+                sub = {"host": influx_regex([hosts[0] if fleet else h]),
+                       "hosts": influx_regex(hosts), "subnet": influx_regex(choice),
+                       "top": str(TOP), "timeFilter": "time > now() - 15m",
+                       "__interval": "1s", "__interval_ms": "1000"}
+                for t in panel["targets"]:
+                    if t.get("hide"):
+                        continue
+                    q = substitute(t["query"], sub)
+                    # Bytes per bucket scaled to per second ($__interval_ms) and table
+                    # totals: each point stands for one bucket, not for the gap.
+                    ctx["step_of"] = (lambda vals, i: 1.0) if "__interval_ms" in t["query"] \
+                        or t.get("resultFormat") == "table" else step_of
+                    try:
+                        s = influx_series(port, "collectd", q)
+                    except (OSError, RuntimeError) as e:
+                        fail("panel '%s': %s" % (panel["title"], e))
+                        continue
+                    res = []
+                    for name, tags, cols, rows in s:
+                        if t.get("resultFormat") == "table" and "host" in cols:
+                            # top(): one row per host, named as the time series are
+                            key = re.search(r'FROM "tcpsubnet_(rx|tx)"', q).group(1)
+                            hi = cols.index("host")
+                            for r in rows:
+                                res.append(("%s %s %s" % (r[hi], tags.get("instance", ""),
+                                                          key), [(r[0], r[1])]))
+                            continue
+                        label = t.get("alias") or name
+                        for k, v in tags.items():
+                            label = label.replace("$tag_" + k, v)
+                        for rx, pat in renames:
+                            label = rx.sub(pat, label)
+                        res.append((label, [(r[0], r[1]) for r in rows]))
+                    n += 1
+                    where = "panel '%s' %s (host %s, subnet %s)" % (
+                        panel["title"], t["refId"], sub["hosts"] if fleet else h,
+                        sub["subnet"])
+                    check_panel_results(where, panel, res, ctx,
+                                        totals[h] if len(choice) == 1 else {})
     check(n >= 10, "%d InfluxQL queries evaluated" % n)
-    check_totals("influxdb dashboard", totals, exp, 1e-6)
+    for h in hosts:
+        check_totals("influxdb dashboard, host %s" % h, totals[h], by_host[h], 1e-6)
+    check_totals("influxdb dashboard, fleet (%d hosts)" % len(hosts), totals["*"],
+                 fleet_sum(by_host), 1e-6, ("rx", "tx"))
+    check_top_totals("influxdb dashboard", ctx["top_totals"], by_host, 1e-6)
 
 
 def main(argv):
