@@ -1035,6 +1035,150 @@ def influx_dashboard(dash_file, port, expect_file):
     check_top_totals("influxdb dashboard", ctx["top_totals"], by_host, 1e-6)
 
 
+# ---- fleets (tests/e2e-fleet.sh) ----
+
+def fleet_wait(port, by_host, seconds):
+    """Until InfluxDB has every host's final byte counts (UDP, then a batch)."""
+    end = time.time() + float(seconds)
+    while time.time() < end:
+        try:
+            if all(influx_last(port, "collectd", "tcpsubnet_rx", "value", i,
+                               " AND \"host\" = '%s'" % h) == by_host[h][i]["rx"]
+                   for h in by_host for i in by_host[h]):
+                return True
+        except (OSError, RuntimeError):
+            pass
+        time.sleep(0.25)
+    return False
+
+
+def fleet_check(port, wdir, csv_dir, expect_file, docs, work):
+    """Per host exact counters in both stores and the csv files, nobody else's series,
+    and every fleet query of docs/backends.md against the ground truth."""
+    global HOST
+    by_host = read_expect_hosts(expect_file)
+    hosts = sorted(by_host)
+    check(fleet_wait(port, by_host, 20), "InfluxDB has every host's final rx within 20 s")
+    w = Whisper(wdir)
+    for h in hosts:
+        HOST = h
+        for inst in sorted(by_host[h]):
+            for key, (ctype, tinst) in COUNTERS.items():
+                want = by_host[h][inst][key]
+                field = "value"
+                meas = "tcpsubnet_" + key if ctype == "if_octets" else "tcpsubnet_value"
+                extra = " AND \"host\" = '%s'" % h
+                if tinst:
+                    extra += " AND \"type_instance\" = '%s'" % tinst
+                got_i = influx_last(port, "collectd", meas, field, inst, extra)
+                raw = w.series(graphite_path("raw", inst, ctype, tinst,
+                                             key if ctype == "if_octets" else None)) or {}
+                got_g = raw[max(raw)] if raw else None
+                rows = csv_rows(csv_dir, inst, csv_name(ctype, tinst))
+                got_c = rows[-1][1][1 if key == "tx" else 0] if rows else None
+                check(got_i == want and got_g == want and got_c == want,
+                      "%s %s %s: InfluxDB %s, Graphite (StoreRates false) %s, csv %s; moved %d"
+                      % (h, inst, key, got_i, got_g, got_c, want))
+
+    # Nobody else: the intruder (wrong password) and the central collectd itself.
+    tagged = set()
+    for _n, _t, _c, rows in influx_series(port, "collectd",
+                                          'SHOW TAG VALUES WITH KEY = "host"'):
+        tagged.update(r[1] for r in rows)
+    check(tagged == set(hosts), "InfluxDB: hosts %s, exactly the agents" % sorted(tagged))
+    tops = {d for d in os.listdir(wdir)}
+    raws = set(os.listdir(os.path.join(wdir, "raw"))) if "raw" in tops else set()
+    check(tops == set(hosts) | {"raw"} and raws == set(hosts),
+          "Graphite: hosts %s and raw.%s, exactly the agents" % (sorted(tops - {"raw"}),
+                                                                 sorted(raws)))
+
+    # The documented fleet queries, for every subnet (and host), against the truth.
+    client = graphite_web(wdir, work)
+    rows = docs_table(docs, "fleet")
+    check(len(rows) >= 3, "docs: %d fleet queries" % len(rows))
+    total = fleet_sum(by_host)
+    for question, influxql, graphite in (r[:3] for r in rows):
+        kind = "top" if "top" in question else "sum" if "all hosts" in question else "host"
+        for inst in sorted(total):
+            for h in hosts if kind == "host" else [None]:
+                sub = lambda q: q.replace("<subnet>", inst).replace("<host>", h or "") \
+                    .replace("<N>", str(TOP))
+                key = "rx" if "received from" in question else "tx"
+                if kind == "host":
+                    want = [by_host[h][inst][key]]
+                elif kind == "sum":
+                    want = [total[inst][key]]
+                else:
+                    want = [(x, by_host[x][inst][key]) for x in
+                            top_hosts(by_host, inst, key, TOP)]
+                # InfluxQL
+                got = []
+                for _n, tags, cols, rs in influx_series(port, "collectd", sub(influxql)):
+                    if kind == "top":
+                        hi = cols.index("host")
+                        got += [(r[hi], r[1]) for r in rs]
+                    else:
+                        got += [r[1] for r in rs]
+                got.sort(key=lambda x: -x[1] if isinstance(x, tuple) else 0)
+                check(got == want, "docs, %s (%s%s): InfluxQL gives %s, the truth %s"
+                      % (question, inst, " " + h if h else "", got, want))
+                # Graphite, through graphite-web's render code
+                r = client.get("/render", {"target": sub(graphite), "format": "json",
+                                           "from": "-15min", "until": "now"})
+                series = json.loads(r.content) if r.status_code == 200 else []
+                lasts = []
+                for srs in series:
+                    pts = [p[0] for p in srs["datapoints"] if p[0] is not None]
+                    lasts.append((srs["target"].split(".")[1], pts[-1] if pts else None))
+                if kind == "top":
+                    got = sorted(lasts, key=lambda x: -(x[1] or 0))
+                else:
+                    got = [v for _t, v in lasts]
+                check(got == want, "docs, %s (%s%s): Graphite gives %s, the truth %s"
+                      % (question, inst, " " + h if h else "", got, want))
+
+
+def proc_usage(pid, name):
+    """CPU seconds and memory of a running process, for the sizing figures."""
+    with open("/proc/%s/stat" % pid) as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    tick = os.sysconf("SC_CLK_TCK")
+    cpu = (int(fields[11]) + int(fields[12])) / tick
+    mem = {}
+    with open("/proc/%s/status" % pid) as f:
+        for line in f:
+            if line.startswith(("VmRSS:", "VmHWM:")):
+                mem[line.split(":")[0]] = int(line.split()[1])
+    print("usage: %s: %.2f CPU seconds, RSS %d KiB (peak %d KiB)"
+          % (name, cpu, mem.get("VmRSS", 0), mem.get("VmHWM", 0)))
+    return 0
+
+
+def du(top):
+    n = 0
+    for root, _dirs, files in os.walk(top):
+        for f in files:
+            n += os.path.getsize(os.path.join(root, f))
+    return n
+
+
+def store_usage(port, influx_dir, wdir):
+    """Points, series and bytes on disk of both stores, for the sizing figures."""
+    points = 0
+    for _n, _t, cols, rows in influx_series(port, "collectd", 'SELECT count("value") FROM '
+                                            '/^tcpsubnet_/'):
+        points += sum(r[1] for r in rows)
+    series = 0
+    for _n, _t, _c, rows in influx_series(port, "collectd", "SHOW SERIES"):
+        series += len(rows)
+    print("usage: InfluxDB: %d series, %d points, %d bytes on disk (data %d, wal %d)"
+          % (series, points, du(influx_dir), du(os.path.join(influx_dir, "data")),
+             du(os.path.join(influx_dir, "wal"))))
+    files = sum(len([f for f in fs if f.endswith(".wsp")]) for _r, _d, fs in os.walk(wdir))
+    print("usage: Graphite: %d whisper files, %d bytes" % (files, du(wdir)))
+    return 0
+
+
 def main(argv):
     cmd, args = argv[1], argv[2:]
     if cmd == "whisper-settle":
@@ -1046,9 +1190,13 @@ def main(argv):
         return influx_wait(*args)
     if cmd == "influx-wait-rows":
         return influx_wait_rows(*args)
+    if cmd == "proc-usage":
+        return proc_usage(*args)
+    if cmd == "store-usage":
+        return store_usage(*args)
     funcs = {"graphite": graphite_check, "graphite-dashboard": graphite_dashboard,
              "influx": influx_check, "influx-dashboard": influx_dashboard,
-             "influx-storerates-false": influx_storerates_false}
+             "influx-storerates-false": influx_storerates_false, "fleet": fleet_check}
     if cmd not in funcs:
         print("tb-check.py: unknown command " + cmd, file=sys.stderr)
         return 2
