@@ -14,9 +14,11 @@
 #   subnet) gives the ground truth's answer in both stores;
 # - the dashboards' host variables list the three agents; their per-host panels give
 #   each host's totals, the fleet panels the sums over hosts and the top hosts.
-# Also prints what the central collectd and the stores used (CPU, RSS, disk, points):
-# TS_FLEET_AGENTS=N (up to 16, default 3) runs a bigger fleet for docs/backends.md's
-# sizing figures.
+# Also prints what the central collectd and the stores used (CPU, RSS, disk, points).
+# For docs/backends.md's sizing figures, a bigger fleet: TS_FLEET_AGENTS=N (2 to 16,
+# default 3) agents, TS_FLEET_PAD=M more subnets per agent (one /32 each in
+# 198.18.214.0/23, no traffic: values like any other, default 0), TS_FLEET_SECONDS=S
+# more seconds of running before the agents stop (default 0).
 # Run time: about 40 s.
 . "${top_srcdir:-$(dirname "$0")/..}/tests/lib.sh"
 . "$top_srcdir/tests/backends.sh"
@@ -97,6 +99,7 @@ LoadPlugin write_graphite
 CONF
 timeout 120 "$COLLECTD" -f -C "$central/collectd.conf" >"$central/stdout" 2>&1 &
 central_pid=$!
+start_at=$(date +%s)
 TS_NETNS_PIDS="${TS_NETNS_PIDS:-} $central_pid"
 
 # ---- the agents: the plugin, csv (ground truth's witness), network to the central ----
@@ -113,6 +116,9 @@ for a in $AGENTS intruder; do
     Prefix "198.18.213.$base/28"
   </Subnet>
 CONF
+	for i in $(seq 1 "${TS_FLEET_PAD:-0}"); do
+		echo "  Subnet \"198.18.$((214 + i / 256)).$((i % 256))/32\"" >>"$TS_TMP/block.$a"
+	done
 	password=secret-of-$a
 	[ "$a" = intruder ] && password=not-the-password
 	cat >"$TS_TMP/writers.$a" <<CONF
@@ -172,14 +178,19 @@ awk '{
 }' "$TS_TMP/moved" | sort >"$TS_TMP/expect"
 # Every agent reads once more after the traffic and sends; then the agents stop (and
 # flush their network buffers), then the central collectd (and flushes its writers).
-sleep 2.5
+sleep "$((3 + ${TS_FLEET_SECONDS:-0}))"
 for p in $agent_pids; do
 	TS_COLLECTD_PID=$p
 	ts_collectd_stop
 done
 sleep 2
-# What the central collectd used over the run, before it stops.
+# What the central collectd and the stores used over the run, before they stop.
+echo "usage: $n_agents agents x $(grep -c '^ *<\?Subnet "' "$TS_TMP/block.agent1") subnets + other, \
+$(($(date +%s) - start_at)) s since the central collectd started"
 "$TB_PYTHON" "$TB_PY" proc-usage "$(ps -o pid= --ppid "$central_pid" | tr -d ' ')" central-collectd
+for s in $TB_SERVER_PIDS; do
+	"$TB_PYTHON" "$TB_PY" proc-usage "${s%%:*}" "$(ps -o comm= -p "${s%%:*}")"
+done
 kill "$central_pid" 2>/dev/null
 wait "$central_pid" 2>/dev/null
 "$TB_PYTHON" "$TB_PY" whisper-settle "$TS_TMP/graphite/whisper" 30 || ts_fail "carbon kept writing for 30 s"

@@ -517,6 +517,35 @@ def dashboard_panels(dash):
     return [p for p in out if p.get("targets")]
 
 
+def dashboard_queries(dash, field, hosts, subnets, ctx, totals, run):
+    """Runs every target of every panel as Grafana would: per-host panels once for each
+    host, panels with $hosts (the fleet row) once for all hosts; with each subnet alone
+    and, unless the panel repeats per subnet, with all. run(panel, target, host, subnets,
+    fleet) returns the query's [(name, points)], or None when it failed. totals[host]
+    (totals["*"] for the fleet) collects the one-subnet results. Returns the number of
+    queries run."""
+    n = 0
+    for panel in dashboard_panels(dash):
+        fleet = any("$hosts" in t[field] for t in panel["targets"])
+        choices = [[s] for s in subnets]
+        if not panel.get("repeat"):
+            choices.append(subnets)
+        for h in ["*"] if fleet else hosts:
+            for choice in choices:
+                for t in panel["targets"]:
+                    if t.get("hide"):
+                        continue
+                    res = run(panel, t, hosts[0] if fleet else h, choice, fleet)
+                    if res is None:
+                        continue
+                    n += 1
+                    where = "panel '%s' %s (host %s, subnet %s)" % (
+                        panel["title"], t["refId"], "(all)" if fleet else h, ",".join(choice))
+                    check_panel_results(where, panel, res, ctx,
+                                        totals[h] if len(choice) == 1 else {})
+    return n
+
+
 def substitute(text, values):
     for k in sorted(values, key=len, reverse=True):
         text = text.replace("${%s}" % k, values[k]).replace("$" + k, values[k])
@@ -583,7 +612,13 @@ def check_panel_results(where, panel, results, ctx, totals):
                  max(numeric, key=float, default=None)))
 
 
-def check_top_totals(what, top_totals, by_host, tol):
+def check_dashboard_totals(what, totals, top_totals, by_host, tol, fleet_tol):
+    """totals: {host: {(inst, key): total}} of the per-host panels, "*" the fleet row's;
+    top_totals: {(host, inst, key): total} of the top-hosts panels."""
+    for h in sorted(by_host):
+        check_totals("%s, host %s" % (what, h), totals[h], by_host[h], tol)
+    check_totals("%s, fleet (%d hosts)" % (what, len(by_host)), totals["*"],
+                 fleet_sum(by_host), fleet_tol, ("rx", "tx"))
     for (host, inst, key), total in sorted(top_totals.items()):
         want = by_host[host][inst][key]
         check(close(total, want, tol, 0.05), "%s: top hosts: %s %s %s adds up to %.2f over "
@@ -673,47 +708,29 @@ def graphite_dashboard(dash_file, wdir, work, csv_dir, expect_file):
            "stored": lambda inst, key: set(
                (w.series(graphite_path("default", inst, "latency", key)) or {}).values())}
 
+    def run(panel, t, h, choice, fleet):
+        global HOST
+        HOST = values["host"] = h
+        ctx["step_of"] = (lambda vals, i: 1.0) if fleet else (
+            lambda vals, i, d=dt_of[h]: d.get(vals[i][0], 1.0))
+        values["subnet"] = glob_of(choice)
+        target = substitute(t["target"], values)
+        r = client.get("/render", {"target": target, "format": "json",
+                                   "from": "-15min", "until": "now"})
+        if r.status_code != 200:
+            fail("panel '%s': graphite-web answers %d to %s"
+                 % (panel["title"], r.status_code, target))
+            return None
+        return [(s["target"], [(p[1], p[0]) for p in s["datapoints"]])
+                for s in json.loads(r.content)]
+
     totals = {h: {} for h in hosts + ["*"]}
-    n = 0
-    for panel in dashboard_panels(dash):
-        fleet = any("$hosts" in t["target"] for t in panel["targets"])
-        choices = [[s] for s in subnets]
-        if not panel.get("repeat"):
-            choices.append(subnets)  # "All": Grafana's {a,b,c} glob
-        for h in ["*"] if fleet else hosts:
-            HOST = hosts[0] if fleet else h
-            values["host"] = HOST
-            step = (lambda vals, i: 1.0) if fleet else (
-                lambda vals, i, d=dt_of[h]: d.get(vals[i][0], 1.0))
-            ctx["step_of"] = step
-            for choice in choices:
-                values["subnet"] = glob_of(choice)
-                for t in panel["targets"]:
-                    if t.get("hide"):
-                        continue
-                    target = substitute(t["target"], values)
-                    r = client.get("/render", {"target": target, "format": "json",
-                                               "from": "-15min", "until": "now"})
-                    if r.status_code != 200:
-                        fail("panel '%s': graphite-web answers %d to %s"
-                             % (panel["title"], r.status_code, target))
-                        continue
-                    res = [(s["target"], [(p[1], p[0]) for p in s["datapoints"]])
-                           for s in json.loads(r.content)]
-                    n += 1
-                    where = "panel '%s' %s (host %s, subnet %s)" % (
-                        panel["title"], t["refId"], values["hosts"] if fleet else h,
-                        values["subnet"])
-                    check_panel_results(where, panel, res, ctx,
-                                        totals[h] if len(choice) == 1 else {})
+    n = dashboard_queries(dash, "target", hosts, subnets, ctx, totals, run)
     check(n >= 10, "%d Graphite queries evaluated" % n)
-    for h in hosts:
-        check_totals("graphite dashboard, host %s" % h, totals[h], by_host[h], 0.01)
     # Sums of other hosts' rates in one-second slots: a reading late by a few ms counts
     # in the next slot, so the sum drifts a little further than one host's rate.
-    check_totals("graphite dashboard, fleet (%d hosts)" % len(hosts), totals["*"],
-                 fleet_sum(by_host), 0.03, ("rx", "tx"))
-    check_top_totals("graphite dashboard", ctx["top_totals"], by_host, 0.01)
+    check_dashboard_totals("graphite dashboard", totals, ctx["top_totals"], by_host, 0.01,
+                           0.03)
 
 
 # ---- InfluxDB ----
@@ -976,63 +993,46 @@ def influx_dashboard(dash_file, port, expect_file):
     ctx = {"inst_of": inst_of, "stored": stored, "hosts": hosts, "by_host": by_host,
            "top_totals": {}}
 
+    def run(panel, t, h, choice, fleet):
+        renames = [(re.compile(x["options"]["regex"]),
+                    re.sub(r"\$(\d)", r"\\\1", x["options"]["renamePattern"]))
+                   for x in panel.get("transformations", []) if x["id"] == "renameByRegex"]
+        sub = {"host": influx_regex([h]), "hosts": influx_regex(hosts),
+               "subnet": influx_regex(choice), "top": str(TOP),
+               "timeFilter": "time > now() - 15m", "__interval": "1s", "__interval_ms": "1000"}
+        q = substitute(t["query"], sub)
+        # Bytes per bucket scaled to per second ($__interval_ms) and table totals: each
+        # point stands for one bucket, not for the gap to the previous one.
+        ctx["step_of"] = (lambda vals, i: 1.0) if "__interval_ms" in t["query"] \
+            or t.get("resultFormat") == "table" else step_of
+        try:
+            s = influx_series(port, "collectd", q)
+        except (OSError, RuntimeError) as e:
+            fail("panel '%s': %s" % (panel["title"], e))
+            return None
+        res = []
+        for name, tags, cols, rows in s:
+            if t.get("resultFormat") == "table" and "host" in cols:
+                # top(): one row per host, named as the time series are
+                key = re.search(r'FROM "tcpsubnet_(rx|tx)"', q).group(1)
+                hi = cols.index("host")
+                for r in rows:
+                    res.append(("%s %s %s" % (r[hi], tags.get("instance", ""), key),
+                                [(r[0], r[1])]))
+                continue
+            label = t.get("alias") or name
+            for k, v in tags.items():
+                label = label.replace("$tag_" + k, v)
+            for rx, pat in renames:
+                label = rx.sub(pat, label)
+            res.append((label, [(r[0], r[1]) for r in rows]))
+        return res
+
     totals = {h: {} for h in hosts + ["*"]}
-    n = 0
-    for panel in dashboard_panels(dash):
-        fleet = any("$hosts" in t["query"] for t in panel["targets"])
-        choices = [[s] for s in subnets]
-        if not panel.get("repeat"):
-            choices.append(subnets)
-        renames = [(re.compile(t["options"]["regex"]),
-                    re.sub(r"\$(\d)", r"\\\1", t["options"]["renamePattern"]))
-                   for t in panel.get("transformations", []) if t["id"] == "renameByRegex"]
-        for h in ["*"] if fleet else hosts:
-            for choice in choices:
-                sub = {"host": influx_regex([hosts[0] if fleet else h]),
-                       "hosts": influx_regex(hosts), "subnet": influx_regex(choice),
-                       "top": str(TOP), "timeFilter": "time > now() - 15m",
-                       "__interval": "1s", "__interval_ms": "1000"}
-                for t in panel["targets"]:
-                    if t.get("hide"):
-                        continue
-                    q = substitute(t["query"], sub)
-                    # Bytes per bucket scaled to per second ($__interval_ms) and table
-                    # totals: each point stands for one bucket, not for the gap.
-                    ctx["step_of"] = (lambda vals, i: 1.0) if "__interval_ms" in t["query"] \
-                        or t.get("resultFormat") == "table" else step_of
-                    try:
-                        s = influx_series(port, "collectd", q)
-                    except (OSError, RuntimeError) as e:
-                        fail("panel '%s': %s" % (panel["title"], e))
-                        continue
-                    res = []
-                    for name, tags, cols, rows in s:
-                        if t.get("resultFormat") == "table" and "host" in cols:
-                            # top(): one row per host, named as the time series are
-                            key = re.search(r'FROM "tcpsubnet_(rx|tx)"', q).group(1)
-                            hi = cols.index("host")
-                            for r in rows:
-                                res.append(("%s %s %s" % (r[hi], tags.get("instance", ""),
-                                                          key), [(r[0], r[1])]))
-                            continue
-                        label = t.get("alias") or name
-                        for k, v in tags.items():
-                            label = label.replace("$tag_" + k, v)
-                        for rx, pat in renames:
-                            label = rx.sub(pat, label)
-                        res.append((label, [(r[0], r[1]) for r in rows]))
-                    n += 1
-                    where = "panel '%s' %s (host %s, subnet %s)" % (
-                        panel["title"], t["refId"], sub["hosts"] if fleet else h,
-                        sub["subnet"])
-                    check_panel_results(where, panel, res, ctx,
-                                        totals[h] if len(choice) == 1 else {})
+    n = dashboard_queries(dash, "query", hosts, subnets, ctx, totals, run)
     check(n >= 10, "%d InfluxQL queries evaluated" % n)
-    for h in hosts:
-        check_totals("influxdb dashboard, host %s" % h, totals[h], by_host[h], 1e-6)
-    check_totals("influxdb dashboard, fleet (%d hosts)" % len(hosts), totals["*"],
-                 fleet_sum(by_host), 1e-6, ("rx", "tx"))
-    check_top_totals("influxdb dashboard", ctx["top_totals"], by_host, 1e-6)
+    check_dashboard_totals("influxdb dashboard", totals, ctx["top_totals"], by_host, 1e-6,
+                           1e-6)
 
 
 # ---- fleets (tests/e2e-fleet.sh) ----
