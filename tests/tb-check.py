@@ -572,7 +572,9 @@ def series_figures(panel, name, points, ctx):
         return False, "series '%s' is not named 'SUBNET WHAT'" % name
     inst, key = ctx["inst_of"][parts[0]], parts[1]
     if key in COUNTERS:
-        total = sum(v * ctx["step_of"](vals, i) for i, (t, v) in enumerate(vals))
+        # A host's own series: its own reading intervals where the backend has them.
+        step = ctx.get("host_steps", {}).get(host, ctx["step_of"])
+        total = sum(v * step(vals, i) for i, (t, v) in enumerate(vals))
         return None, ((host, inst) if host else inst, key, total)
     if key in RTT_KEYS:
         held = ctx["stored"](inst, key)
@@ -705,14 +707,15 @@ def graphite_dashboard(dash_file, wdir, work, csv_dir, expect_file):
 
     w = Whisper(wdir)
     ctx = {"inst_of": inst_of, "hosts": hosts, "by_host": by_host, "top_totals": {},
+           "host_steps": {h: (lambda vals, i, d=dt_of[h]: d.get(vals[i][0], 1.0))
+                          for h in hosts},
            "stored": lambda inst, key: set(
                (w.series(graphite_path("default", inst, "latency", key)) or {}).values())}
 
     def run(panel, t, h, choice, fleet):
         global HOST
         HOST = values["host"] = h
-        ctx["step_of"] = (lambda vals, i: 1.0) if fleet else (
-            lambda vals, i, d=dt_of[h]: d.get(vals[i][0], 1.0))
+        ctx["step_of"] = (lambda vals, i: 1.0) if fleet else ctx["host_steps"][h]
         values["subnet"] = glob_of(choice)
         target = substitute(t["target"], values)
         r = client.get("/render", {"target": target, "format": "json",
