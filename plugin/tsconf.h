@@ -18,8 +18,12 @@
 #define TS_DEFAULT_MAX_PREFIXES 65536
 #define TS_LIMIT_MAX_PREFIXES (1 << 20)
 #define TS_DEFAULT_BTF_PATH "/sys/kernel/btf/vmlinux"
-/* Bound on counter slots: (local subnets + 1) x (remote subnets + 1). */
+/*
+ * Bound on counter slots, (local subnets + 1) x (remote subnets + 1), and on their
+ * memory (slots x CPUs x slot size, kernel side; collectd holds as much again).
+ */
 #define TS_LIMIT_INDEXES (1 << 18)
+#define TS_LIMIT_SLOT_MIB 1024
 #define TS_MAX_PERCENTILES 16
 #define TS_PORT_WORDS_U (65536 / 64)
 /*
@@ -31,6 +35,8 @@
 #define TS_DEFAULT_MAX_VALUES 1000000
 /* Above any count a configuration can reach (262,144 slots x 50 values). */
 #define TS_LIMIT_MAX_VALUES (1 << 24)
+/* The plugin's own values each cycle, in the empty instance (ts_values_emit_health). */
+#define TS_HEALTH_VALUES 4
 /* collectd's DATA_MAX_NAME_LEN minus the terminating NUL. */
 #define TS_INSTANCE_MAX 127
 
@@ -161,9 +167,9 @@ bool ts_config_index_name(const struct ts_config *c, size_t index, char *buf, si
 
 /*
  * Values dispatched per reported instance and per read cycle (an if_octets value list
- * counts once), at most: RTT averages and percentiles are counted although an interval
- * without samples leaves them out. ts_config_parse refuses a configuration whose count
- * exceeds MaxValues.
+ * counts once; the cycle adds the TS_HEALTH_VALUES), at most: RTT averages and
+ * percentiles are counted although an interval without samples leaves them out.
+ * ts_config_parse refuses a configuration whose count exceeds MaxValues.
  */
 size_t ts_config_values_per_instance(const struct ts_config *c);
 size_t ts_config_instance_count(const struct ts_config *c);

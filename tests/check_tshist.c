@@ -448,6 +448,7 @@ START_TEST(values_per_cycle_is_what_a_full_cycle_dispatches)
 		struct ts_config c;
 		struct ts_counters t[9] = { { 0 } };
 		struct ts_hist now[9], prev[9];
+		struct ts_health health = { 1, 2, 3, 4 };
 
 		config(&c, confs[k]);
 		ck_assert_uint_le(ts_config_index_count(&c), 9);
@@ -458,6 +459,7 @@ START_TEST(values_per_cycle_is_what_a_full_cycle_dispatches)
 				now[i].slot[j] = 1;
 		memset(&s, 0, sizeof(s));
 		ts_values_emit(&c, t, now, prev, 1.0, record, &s);
+		ts_values_emit_health(&health, record, &s);
 		ck_assert_msg((size_t)s.n == ts_config_values_per_cycle(&c),
 			      "%s: %d values dispatched, counted %zu", confs[k], s.n,
 			      ts_config_values_per_cycle(&c));
