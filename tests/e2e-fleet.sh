@@ -131,6 +131,8 @@ CONF
     Username "$a"
     Password "$password"
   </Server>
+  # the network plugin's own counters (bytes and values sent): the sizing figures
+  ReportStats true
 </Plugin>
 CONF
 	TS_HOSTNAME=$a tb_collectd_conf "$TS_TMP/$a" "$TS_TMP/writers.$a" "$TS_TMP/block.$a"
@@ -221,6 +223,7 @@ mkdir -p "$TS_TMP/graphite-web-fleet" "$TS_TMP/graphite-web"
 	"$TS_TMP/graphite/whisper" "$TS_TMP/graphite-web" "$TS_TMP/csv" "$TS_TMP/expect" ||
 	ts_fail "dashboards/graphite.json (above)"
 "$TB_PYTHON" "$TB_PY" store-usage "$TB_INFLUX_HTTP" "$TS_TMP/influxdb" "$TS_TMP/graphite/whisper"
+"$TB_PYTHON" "$TB_PY" agent-usage "$TS_TMP/csv/agent1"
 for s in $TB_SERVER_PIDS; do tb_stop_server "$s"; done
 
 [ "$TS_FAILS" = 0 ] || exit 1

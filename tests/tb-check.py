@@ -16,6 +16,7 @@ which sees Debian's whisper and graphite-web modules):
   tb-check.py fleet PORT WHISPER-DIR CSV-DIR EXPECT DOCS WORK-DIR
   tb-check.py proc-usage PID NAME
   tb-check.py store-usage PORT INFLUX-DIR WHISPER-DIR
+  tb-check.py agent-usage CSV-HOST-DIR
 
 EXPECT holds "INSTANCE KEY VALUE" lines (tests/backends.sh: tb_traffic): the bytes,
 connections and retransmitted segments moved per subnet, exactly, and "rtt", "rtt-min",
@@ -1182,6 +1183,26 @@ def store_usage(port, influx_dir, wdir):
     return 0
 
 
+def agent_usage(host_dir):
+    """Values per interval of one agent (its csv files: one per identifier) and what its
+    network plugin sent (ReportStats: bytes, values)."""
+    ids = {re.sub(r"-\d{4}-\d\d-\d\d$", "", os.path.relpath(p, host_dir))
+           for p in glob.glob(os.path.join(host_dir, "*", "*"))}
+    plugin = sum(1 for i in ids if i.startswith("tcpsubnet"))
+
+    def last(name, col):
+        rows = [ln.strip().split(",") for p in sorted(glob.glob(os.path.join(
+            host_dir, "network", name + "-2*"))) for ln in open(p) if not ln.startswith("e")]
+        return float(rows[-1][col]) if rows else 0.0
+    sent = last("if_octets", 2)
+    values = last("total_values-send-accepted", 1)
+    print("usage: agent %s: %d tcpsubnet values per interval (%d identifiers in all); "
+          "network plugin sent %d bytes for %d values (%.1f bytes per value)"
+          % (os.path.basename(host_dir), plugin, len(ids), sent, values,
+             sent / values if values else 0))
+    return 0
+
+
 def main(argv):
     cmd, args = argv[1], argv[2:]
     if cmd == "whisper-settle":
@@ -1197,6 +1218,8 @@ def main(argv):
         return proc_usage(*args)
     if cmd == "store-usage":
         return store_usage(*args)
+    if cmd == "agent-usage":
+        return agent_usage(*args)
     funcs = {"graphite": graphite_check, "graphite-dashboard": graphite_dashboard,
              "influx": influx_check, "influx-dashboard": influx_dashboard,
              "influx-storerates-false": influx_storerates_false, "fleet": fleet_check}
