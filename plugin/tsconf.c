@@ -633,8 +633,8 @@ static void parse_ports(struct parse_state *st, const struct ts_citem *ci, uint6
 /* ---- cardinality: RTTBuckets, RTTBucketWidth, MaxValues ---- */
 
 /* A whole number lo..hi as the only value of ci; reports and returns -1 otherwise. */
-static int whole_number(struct parse_state *st, const struct ts_citem *ci, double lo, double hi,
-			const char *example, double *out)
+static int whole_number(struct parse_state *st, const struct ts_citem *ci, double lo,
+			double hi, const char *example, double *out)
 {
 	char nb[32];
 	double v;

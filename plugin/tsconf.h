@@ -29,7 +29,7 @@
 /*
  * Default bound on values per read cycle (MaxValues). Each value costs collectd about
  * 1.6 KiB of RSS in its value cache (docs/PERFORMANCE.md), so the default stops at
- * about 1.6 GiB; it admits 27,000 subnets with the default options, and 65,536
+ * about 1.5 GiB; it admits 27,000 subnets with the default options, and 65,536
  * one-prefix subnets (MaxPrefixes' default) with RTTBuckets false.
  */
 #define TS_DEFAULT_MAX_VALUES 1000000

@@ -27,7 +27,8 @@ static void emit_gauge(ts_value_fn fn, void *ctx, const char *inst, const char *
  * was most of a read cycle when done per value (profiled with 4096 subnets).
  */
 struct rtt_names {
-	unsigned n_buckets, width; /* RTTBuckets, RTTBucketWidth */
+	unsigned n_buckets;		   /* 0 with RTTBuckets false */
+	unsigned edge[TS_HIST_SLOTS + 1]; /* bucket b holds slots edge[b] .. edge[b + 1] - 1 */
 	char bucket[TS_HIST_SLOTS][48];
 	char percentile[TS_MAX_PERCENTILES][48];
 };
@@ -44,8 +45,7 @@ static void emit_rtt(const struct ts_config *c, const struct rtt_names *names,
 	for (unsigned b = 0; b < names->n_buckets; b++) {
 		uint64_t n = 0;
 
-		for (unsigned i = ts_hist_bucket_first(names->width, b);
-		     i < ts_hist_bucket_end(names->width, b); i++)
+		for (unsigned i = names->edge[b]; i < names->edge[b + 1]; i++)
 			n += d.slot[i];
 		emit_gauge(fn, ctx, inst, "bucket", names->bucket[b], (double)n / elapsed);
 	}
@@ -71,10 +71,12 @@ void ts_values_emit(const struct ts_config *c, const struct ts_counters *totals,
 		elapsed = 1;
 	if (rtt) {
 		names.n_buckets = ts_config_bucket_values(c);
-		names.width = c->rtt_bucket_width;
-		for (unsigned b = 0; b < names.n_buckets; b++)
-			ts_hist_merged_bucket_name(names.width, b, names.bucket[b],
+		for (unsigned b = 0; b < names.n_buckets; b++) {
+			names.edge[b] = ts_hist_bucket_first(c->rtt_bucket_width, b);
+			names.edge[b + 1] = ts_hist_bucket_end(c->rtt_bucket_width, b);
+			ts_hist_merged_bucket_name(c->rtt_bucket_width, b, names.bucket[b],
 						   sizeof(names.bucket[b]));
+		}
 		for (size_t i = 0; i < c->n_percentiles; i++)
 			ts_hist_percentile_name(c->percentiles[i], names.percentile[i],
 						sizeof(names.percentile[i]));

@@ -833,7 +833,8 @@ START_TEST(values_per_subnet_of_each_option_combination)
 			      ts_config_values_per_instance(&c), ts_config_bucket_values(&c),
 			      rows[i].per, rows[i].buckets);
 		/* The subnet and "other". */
-		ck_assert_uint_eq(ts_config_values_per_cycle(&c), 2 * rows[i].per + TS_HEALTH_VALUES);
+		ck_assert_uint_eq(ts_config_values_per_cycle(&c),
+				  2 * rows[i].per + TS_HEALTH_VALUES);
 		ts_config_free(&c);
 	}
 }
