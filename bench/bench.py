@@ -689,9 +689,9 @@ def report(raw, notes):
         shares = [(n, sample_share(raw, load, n)) for n in ns]
         if any(x is not None for _n, x in shares):
             L.append("RTT histogram updates per tcp_probe event (the plugin's samples over "
-                     "the RTT program's run count, all rounds): %s. One sample per ACK of new "
-                     "data and one per receive-only connection, not one per segment (README, "
-                     "RTT)." % ", ".join("N=%d %s" % (n, "n/a" if x is None else "%.1f %%" % (100 * x))
+                     "the RTT program's run count, all rounds): %s. One sample per round trip of "
+                     "new data and one per receive-only connection, not one per segment "
+                     "(README, RTT)." % ", ".join("N=%d %s" % (n, "n/a" if x is None else "%.1f %%" % (100 * x))
                                          for n, x in shares))
             L.append("")
 
