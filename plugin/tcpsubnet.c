@@ -161,8 +161,8 @@ static int tcpsubnet_read(void)
 	}
 	ts_bpf_health(bpf, &health);
 	now = cdtime();
-	ts_values_emit(&conf, totals, rtt_now, rtt_prev, CDTIME_T_TO_DOUBLE(now - last_read),
-		       tcpsubnet_dispatch, &now);
+	ts_values_emit_cg(&conf, ts_bpf_cgview(bpf), totals, rtt_now, rtt_prev,
+			  CDTIME_T_TO_DOUBLE(now - last_read), tcpsubnet_dispatch, &now);
 	ts_values_emit_health(&health, tcpsubnet_dispatch, &now);
 	if (!lost_warned && (health.lost_events || health.stash_full)) {
 		WARNING(TS_PLUGIN " plugin: the figures are incomplete: the kernel skipped %llu "
