@@ -39,6 +39,7 @@ ts_cleanup() {
 		ip netns del "$ns" 2>/dev/null
 	done
 	[ -n "$TS_TMP" ] && rm -rf "$TS_TMP"
+	[ -n "${TS_CGDIR:-}" ] && ts_cgroup_remove "$TS_CGDIR"
 	return 0
 }
 trap ts_cleanup EXIT
@@ -132,7 +133,7 @@ ts_check_exact() {
 # ts_check_lost WHAT: the plugin says it missed nothing: lost-events (and stash-full)
 # are present and 0 in ts-probe's output ($TS_TMP/got).
 ts_check_lost() {
-	local got
+	local what=$1 got
 	got=$(awk '$1 == "-" && ($2 == "derive-lost-events" || $2 == "derive-stash-full") {
 		printf "%s=%s ", $2, $3 }' "$TS_TMP/got")
 	case $got in
@@ -289,4 +290,28 @@ ts_memo_pad() {
 		for i in $(seq 0 39); do echo "  Prefix \"100.64.$i.0/24\""; done
 		echo '</Subnet>'
 	} >"$2"
+}
+
+# ---- real cgroups (cgroup v2) ----
+
+# ts_cgroup_tree NAME: creates <cgroup2 root>/tcpsubnet-test-NAME (removed at exit) and
+# sets TS_CGROOT (the cgroup2 mount, from mountinfo like the plugin) and TS_CGDIR.
+# Writing a PID into DIR/cgroup.procs moves a process; `ip netns exec` hides cgroupfs,
+# so test processes enter namespaces with ts-traffic --server-netns/--client-netns.
+ts_cgroup_tree() {
+	TS_CGROOT=$(awk '{ for (i = 1; i < NF; i++) if ($i == "-") { if ($(i + 1) == "cgroup2") { print $5; exit } break } }' \
+		/proc/self/mountinfo)
+	[ -n "$TS_CGROOT" ] || ts_skip "no cgroup2 filesystem in /proc/self/mountinfo"
+	TS_CGDIR=$TS_CGROOT/tcpsubnet-test-$1
+	mkdir "$TS_CGDIR" || ts_skip "cannot create cgroup $TS_CGDIR"
+}
+
+# ts_cgroup_remove DIR: ends the processes left in DIR and below, removes the cgroups.
+ts_cgroup_remove() {
+	[ -d "$1" ] || return 0
+	find "$1" -name cgroup.procs -exec cat {} + 2>/dev/null | xargs -r kill 2>/dev/null
+	sleep 0.2
+	find "$1" -depth -type d -exec rmdir {} + 2>/dev/null
+	[ -d "$1" ] && sleep 1 && find "$1" -depth -type d -exec rmdir {} + 2>/dev/null
+	return 0
 }
