@@ -717,9 +717,14 @@ static int try_mode(struct ts_bpf *b, const struct ts_config *c, enum ts_attach_
 	struct bpf_program *prog;
 	__u32 n_ids;
 	int err;
-	/* kprobes cannot use socket storage: they classify every event. */
+	/*
+	 * kprobes cannot use socket storage: they classify every event. With Cgroup options
+	 * the memo is always on: it saves the cgroup hash lookup and the pointer chase to
+	 * the cgroup id (measured +44 ns per event without it at one prefix, +4 with it).
+	 */
 	bool memo = m != TS_ATTACH_KPROBE &&
-		    c->n_prefixes + c->n_lprefixes > TS_MEMO_MIN_PREFIXES;
+		    (c->n_prefixes + c->n_lprefixes > TS_MEMO_MIN_PREFIXES ||
+		     ts_config_has_cgroups(c));
 
 	char buf[256];
 	const char *blocked = mode_blocked(m, kf, buf, sizeof(buf));
