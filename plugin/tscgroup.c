@@ -72,15 +72,11 @@ static void say(struct ts_cgstate *s, const char *fmt, ...) __attribute__((forma
 
 static void say(struct ts_cgstate *s, const char *fmt, ...)
 {
-	char line[512];
 	va_list ap;
 
 	va_start(ap, fmt);
-	vsnprintf(line, sizeof(line), fmt, ap);
+	ts_vreport(s->warn, s->ctx, fmt, ap);
 	va_end(ap);
-	ts_escape_controls(line, sizeof(line));
-	if (s->warn)
-		s->warn(s->ctx, line);
 }
 
 /* Warnings about one cgroup directory, once per directory (a bounded list). */
@@ -210,17 +206,26 @@ void ts_cgroup_free(struct ts_cgstate *s)
 	free(s);
 }
 
+/* Room for one more element in a growing array; 0 or -1 (the array stays). */
+static int grow(void **arr, size_t *cap, size_t n, size_t elem)
+{
+	size_t ncap = *cap ? 2 * *cap : 64;
+	void *na;
+
+	if (n < *cap)
+		return 0;
+	na = realloc(*arr, ncap * elem);
+	if (na == NULL)
+		return -1;
+	*arr = na;
+	*cap = ncap;
+	return 0;
+}
+
 static int add_match(struct ts_cgstate *s, const char *path, size_t cgpath)
 {
-	if (s->n_m == s->cap_m) {
-		size_t cap = s->cap_m ? 2 * s->cap_m : 16;
-		struct match *nm = realloc(s->m, cap * sizeof(*nm));
-
-		if (nm == NULL)
-			return -1;
-		s->m = nm;
-		s->cap_m = cap;
-	}
+	if (grow((void **)&s->m, &s->cap_m, s->n_m, sizeof(*s->m)) != 0)
+		return -1;
 	s->m[s->n_m].path = strdup(path);
 	if (s->m[s->n_m].path == NULL)
 		return -1;
@@ -235,6 +240,15 @@ static bool is_dir(const char *path)
 	struct stat st;
 
 	return stat(path, &st) == 0 && S_ISDIR(st.st_mode);
+}
+
+/* A directory entry that can be a child cgroup (cgroupfs fills d_type). */
+static bool maybe_subdir(const struct dirent *d)
+{
+	if (d->d_name[0] == '.' &&
+	    (d->d_name[1] == '\0' || (d->d_name[1] == '.' && d->d_name[2] == '\0')))
+		return false;
+	return d->d_type == DT_DIR || d->d_type == DT_UNKNOWN;
 }
 
 /* '*' is the only pattern character: the others of fnmatch() match themselves. */
@@ -278,10 +292,7 @@ static int expand(struct ts_cgstate *s, const char *rel, const char *rest, size_
 	if (dir == NULL)
 		return 0; /* gone meanwhile, or not a directory */
 	while (rc == 0 && (d = readdir(dir)) != NULL) {
-		if (d->d_name[0] == '.' && (d->d_name[1] == '\0' ||
-					    (d->d_name[1] == '.' && d->d_name[2] == '\0')))
-			continue;
-		if (d->d_type != DT_DIR && d->d_type != DT_UNKNOWN)
+		if (!maybe_subdir(d))
 			continue;
 		if (fnmatch(pat, d->d_name, 0) != 0)
 			continue;
@@ -305,15 +316,8 @@ static int add_entry(struct ts_cgstate *s, uint64_t id, uint32_t slot)
 		s->too_many_warned = true;
 		return 0;
 	}
-	if (s->n_work == s->cap_work) {
-		size_t cap = s->cap_work ? 2 * s->cap_work : 256;
-		struct entry *nw = realloc(s->work, cap * sizeof(*nw));
-
-		if (nw == NULL)
-			return -1;
-		s->work = nw;
-		s->cap_work = cap;
-	}
+	if (grow((void **)&s->work, &s->cap_work, s->n_work, sizeof(*s->work)) != 0)
+		return -1;
 	s->work[s->n_work].id = id;
 	s->work[s->n_work].slot = slot;
 	s->work[s->n_work].seq = (uint32_t)s->n_work;
@@ -339,10 +343,7 @@ static int walk_subtree(struct ts_cgstate *s, const char *rel, uint32_t slot, un
 	if (dir == NULL)
 		return 0;
 	while (rc == 0 && (d = readdir(dir)) != NULL) {
-		if (d->d_name[0] == '.' && (d->d_name[1] == '\0' ||
-					    (d->d_name[1] == '.' && d->d_name[2] == '\0')))
-			continue;
-		if (d->d_type != DT_DIR && d->d_type != DT_UNKNOWN)
+		if (!maybe_subdir(d))
 			continue;
 		if ((size_t)snprintf(next, sizeof(next), "%s/%s", rel, d->d_name) >= sizeof(next))
 			continue;

@@ -84,18 +84,24 @@ void ts_escape_controls(char *line, size_t len)
  * Every message is one log line: collectd accepts control bytes (even newlines) inside
  * quoted strings, and user text is echoed in messages, so those bytes are escaped.
  */
-static void report(struct parse_state *st, const char *fmt, ...)
+void ts_vreport(ts_msg_fn fn, void *ctx, const char *fmt, va_list ap)
 {
 	char line[512];
+
+	vsnprintf(line, sizeof(line), fmt, ap);
+	ts_escape_controls(line, sizeof(line));
+	if (fn)
+		fn(ctx, line);
+}
+
+static void report(struct parse_state *st, const char *fmt, ...)
+{
 	va_list ap;
 
 	va_start(ap, fmt);
-	vsnprintf(line, sizeof(line), fmt, ap);
-	va_end(ap);
-	ts_escape_controls(line, sizeof(line));
 	st->errors++;
-	if (st->err)
-		st->err(st->ctx, line);
+	ts_vreport(st->err, st->ctx, fmt, ap);
+	va_end(ap);
 }
 
 /* A number as written: whole numbers in full, fractions with all their digits. */

@@ -7,6 +7,7 @@
 #ifndef TSCONF_H
 #define TSCONF_H
 
+#include <stdarg.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -192,6 +193,10 @@ int ts_cgroup_path_check(const char *path, char *why, size_t why_len);
 
 /* Whether a port passes the LocalPort / RemotePort filters. */
 bool ts_config_port_passes(const struct ts_config *c, bool local, unsigned port);
+
+/* Formats one message line (control bytes escaped) and hands it to fn (if any). */
+void ts_vreport(ts_msg_fn fn, void *ctx, const char *fmt, va_list ap)
+	__attribute__((format(printf, 3, 0)));
 
 /* Rewrites control bytes of a log line as \n, \t, \xNN so it stays one line. */
 void ts_escape_controls(char *line, size_t len);

@@ -17,31 +17,9 @@ T=${TS_CGDIR#"$TS_CGROOT"}
 mkdir -p "$TS_CGDIR/a/child" "$TS_CGDIR/b" "$TS_CGDIR/n/deep/x" "$TS_CGDIR/loose"
 
 ns=tscg$$
+# ts-traffic enters the namespace itself: this mount namespace keeps cgroupfs visible.
+NS="--server-netns $ns --client-netns $ns"
 ts_netns "$ns" 198.18.232.1 198.18.233.1 2001:db8:232::1 2001:db8:232:1::1
-
-expect() {
-	local inst=$1 what=$2 want=$3 got
-	got=$(awk -v i="$inst" -v t="$what" '$1 == i && $2 == t { $1 = ""; $2 = ""; print substr($0, 3) }' \
-		"$TS_TMP/got")
-	[ "$got" = "$want" ] && ts_pass "$label: $inst $what = $got" ||
-		ts_fail "$label: $inst $what: want '$want', got '$got'"
-}
-
-# run CONF FLOWS: flows are ts-traffic argument lines, run in namespace $ns from this
-# mount namespace (cgroupfs visible); their output goes to moved, the values to got.
-run() {
-	printf '#!/bin/sh\nset -e\n' >"$TS_TMP/run"
-	while read -r args; do
-		echo "\"$TS_TRAFFIC\" --server-netns $ns --client-netns $ns $args" >>"$TS_TMP/run"
-	done <"$2"
-	chmod +x "$TS_TMP/run"
-	"$TS_PROBE" "$1" -- "$TS_TMP/run" >"$TS_TMP/out" 2>"$TS_TMP/err" ||
-		{ ts_fail "$label: ts-probe: $(cat "$TS_TMP/err")"; return 1; }
-	grep "^c2s=" "$TS_TMP/out" >"$TS_TMP/moved"
-	grep -v "^c2s=" "$TS_TMP/out" >"$TS_TMP/got"
-}
-moved() { sed -n "${1}p" "$TS_TMP/moved"; }
-sum() { echo "$@" | awk '{ s = 0; for (i = 1; i <= NF; i++) s += $i; print s }'; }
 
 subnets='<Subnet "srv">
   Prefix "198.18.232.0/24"
@@ -61,23 +39,23 @@ $subnets
 Cgroup "$T/b"
 CONF
 cat >"$TS_TMP/flows.1" <<FLOWS
---listen 198.18.232.1 --connect 198.18.232.1 --bind 198.18.233.1 --server-cgroup $TS_CGDIR/b --client-cgroup $TS_CGDIR/a/child --bytes 300007 --reply-bytes 100003
---listen 2001:db8:232::1 --connect 2001:db8:232::1 --bind 2001:db8:232:1::1 --server-cgroup $TS_CGDIR/b --client-cgroup $TS_CGDIR/a/child --bytes 200003 --reply-bytes 70001
+$NS --listen 198.18.232.1 --connect 198.18.232.1 --bind 198.18.233.1 --server-cgroup $TS_CGDIR/b --client-cgroup $TS_CGDIR/a/child --bytes 300007 --reply-bytes 100003
+$NS --listen 2001:db8:232::1 --connect 2001:db8:232::1 --bind 2001:db8:232:1::1 --server-cgroup $TS_CGDIR/b --client-cgroup $TS_CGDIR/a/child --bytes 200003 --reply-bytes 70001
 FLOWS
 ts_memo_pad "$TS_TMP/conf.1" "$TS_TMP/conf.1.memo"
 for conf in conf.1 conf.1.memo; do
 	label="two blocks${conf#conf.1}"
-	run "$TS_TMP/$conf" "$TS_TMP/flows.1" || continue
-	c=$(sum "$(ts_field "$(moved 1)" c2s)" "$(ts_field "$(moved 2)" c2s)")
-	s=$(sum "$(ts_field "$(moved 1)" s2c)" "$(ts_field "$(moved 2)" s2c)")
-	expect "ca~srv" if_octets "$s $c"
-	expect "b~cli" if_octets "$c $s"
-	expect "ca~srv" connections-opened-active 2
-	expect "b~cli" connections-opened-passive 2
-	expect "ca~cli" if_octets "0 0"
-	expect "b~srv" if_octets "0 0"
-	expect "other~srv" if_octets "0 0"
-	expect "other~cli" if_octets "0 0"
+	ts_probe_run "$TS_TMP/$conf" "$TS_TMP/flows.1" || continue
+	c=$(ts_add "$(ts_field "$(ts_moved 1)" c2s)" "$(ts_field "$(ts_moved 2)" c2s)")
+	s=$(ts_add "$(ts_field "$(ts_moved 1)" s2c)" "$(ts_field "$(ts_moved 2)" s2c)")
+	ts_expect "ca~srv" if_octets "$s $c"
+	ts_expect "b~cli" if_octets "$c $s"
+	ts_expect "ca~srv" connections-opened-active 2
+	ts_expect "b~cli" connections-opened-passive 2
+	ts_expect "ca~cli" if_octets "0 0"
+	ts_expect "b~srv" if_octets "0 0"
+	ts_expect "other~srv" if_octets "0 0"
+	ts_expect "other~cli" if_octets "0 0"
 	grep -q '^srv \|^cli ' "$TS_TMP/got" && ts_fail "$label: instances without a cgroup"
 	n=$(awk '$1 != "-" { print $1 }' "$TS_TMP/got" | sort -u | wc -l)
 	want=9
@@ -97,45 +75,45 @@ $subnets
 </Cgroup>
 CONF
 cat >"$TS_TMP/flows.2" <<FLOWS
---listen 198.18.232.1 --connect 198.18.232.1 --bind 198.18.233.1 --server-cgroup $TS_CGDIR/n --client-cgroup $TS_CGDIR/n/deep/x --bytes 250007 --reply-bytes 90001
+$NS --listen 198.18.232.1 --connect 198.18.232.1 --bind 198.18.233.1 --server-cgroup $TS_CGDIR/n --client-cgroup $TS_CGDIR/n/deep/x --bytes 250007 --reply-bytes 90001
 FLOWS
 ts_memo_pad "$TS_TMP/conf.2" "$TS_TMP/conf.2.memo"
 for conf in conf.2 conf.2.memo; do
 	label="nested${conf#conf.2}"
-	run "$TS_TMP/$conf" "$TS_TMP/flows.2" || continue
-	c=$(ts_field "$(moved 1)" c2s) s=$(ts_field "$(moved 1)" s2c)
-	expect "inner~srv" if_octets "$s $c"
-	expect "outer~cli" if_octets "$c $s"
-	expect "outer~srv" if_octets "0 0"
-	expect "inner~cli" if_octets "0 0"
-	expect "other~srv" if_octets "0 0"
+	ts_probe_run "$TS_TMP/$conf" "$TS_TMP/flows.2" || continue
+	c=$(ts_field "$(ts_moved 1)" c2s) s=$(ts_field "$(ts_moved 1)" s2c)
+	ts_expect "inner~srv" if_octets "$s $c"
+	ts_expect "outer~cli" if_octets "$c $s"
+	ts_expect "outer~srv" if_octets "0 0"
+	ts_expect "inner~cli" if_octets "0 0"
+	ts_expect "other~srv" if_octets "0 0"
 	ts_check_lost "$label"
 done
 
 # ---- moved after creating its socket: the socket stays where it was created ----
 cat >"$TS_TMP/flows.3" <<FLOWS
---listen 198.18.232.1 --connect 198.18.232.1 --bind 198.18.233.1 --server-cgroup $TS_CGDIR/b --client-cgroup $TS_CGDIR/a --move-cgroup $TS_CGDIR/b --bytes 150001 --reply-bytes 60007
+$NS --listen 198.18.232.1 --connect 198.18.232.1 --bind 198.18.233.1 --server-cgroup $TS_CGDIR/b --client-cgroup $TS_CGDIR/a --move-cgroup $TS_CGDIR/b --bytes 150001 --reply-bytes 60007
 FLOWS
 for conf in conf.1 conf.1.memo; do
 	label="moved${conf#conf.1}"
-	run "$TS_TMP/$conf" "$TS_TMP/flows.3" || continue
-	c=$(ts_field "$(moved 1)" c2s) s=$(ts_field "$(moved 1)" s2c)
-	expect "ca~srv" if_octets "$s $c"
-	expect "b~srv" if_octets "0 0"
-	expect "b~cli" if_octets "$c $s"
+	ts_probe_run "$TS_TMP/$conf" "$TS_TMP/flows.3" || continue
+	c=$(ts_field "$(ts_moved 1)" c2s) s=$(ts_field "$(ts_moved 1)" s2c)
+	ts_expect "ca~srv" if_octets "$s $c"
+	ts_expect "b~srv" if_octets "0 0"
+	ts_expect "b~cli" if_octets "$c $s"
 	ts_check_lost "$label"
 done
 
 # ---- ReportUnmatchedCgroup false: no "other~", nothing counted for loose cgroups ----
 { cat "$TS_TMP/conf.1"; echo "ReportUnmatchedCgroup false"; } >"$TS_TMP/conf.4"
 cat >"$TS_TMP/flows.4" <<FLOWS
---listen 198.18.232.1 --connect 198.18.232.1 --bind 198.18.233.1 --server-cgroup $TS_CGDIR/loose --client-cgroup $TS_CGDIR/a --bytes 120001 --reply-bytes 40009
+$NS --listen 198.18.232.1 --connect 198.18.232.1 --bind 198.18.233.1 --server-cgroup $TS_CGDIR/loose --client-cgroup $TS_CGDIR/a --bytes 120001 --reply-bytes 40009
 FLOWS
 label="no other"
-if run "$TS_TMP/conf.4" "$TS_TMP/flows.4"; then
-	c=$(ts_field "$(moved 1)" c2s) s=$(ts_field "$(moved 1)" s2c)
-	expect "ca~srv" if_octets "$s $c"
-	expect "b~cli" if_octets "0 0"
+if ts_probe_run "$TS_TMP/conf.4" "$TS_TMP/flows.4"; then
+	c=$(ts_field "$(ts_moved 1)" c2s) s=$(ts_field "$(ts_moved 1)" s2c)
+	ts_expect "ca~srv" if_octets "$s $c"
+	ts_expect "b~cli" if_octets "0 0"
 	grep -q '^other~' "$TS_TMP/got" && ts_fail "$label: other~ instances dispatched" ||
 		ts_pass "$label: no other~ instance"
 fi

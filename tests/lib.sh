@@ -292,6 +292,35 @@ ts_memo_pad() {
 	} >"$2"
 }
 
+# ts_probe_run CONF FLOWS [LAUNCHER...]: ts-probe with CONF around one run of every flow
+# of FLOWS (ts-traffic argument lines), each as `LAUNCHER ts-traffic ARGS`; the traffic
+# lines go to $TS_TMP/moved (ts_moved N), the values to $TS_TMP/got. Failures name $label.
+ts_probe_run() {
+	local conf=$1 flows=$2 args w pre=""
+	shift 2
+	for w in "$@"; do pre="$pre \"$w\""; done
+	printf '#!/bin/sh\nset -e\n' >"$TS_TMP/run"
+	while read -r args; do
+		echo "$pre \"$TS_TRAFFIC\" $args" >>"$TS_TMP/run"
+	done <"$flows"
+	chmod +x "$TS_TMP/run"
+	"$TS_PROBE" "$conf" -- "$TS_TMP/run" >"$TS_TMP/out" 2>"$TS_TMP/err" ||
+		{ ts_fail "$label: ts-probe: $(cat "$TS_TMP/err")"; return 1; }
+	grep "^c2s=" "$TS_TMP/out" >"$TS_TMP/moved"
+	grep -v "^c2s=" "$TS_TMP/out" >"$TS_TMP/got"
+}
+ts_moved() { sed -n "${1}p" "$TS_TMP/moved"; }
+ts_add() { echo "$@" | awk '{ s = 0; for (i = 1; i <= NF; i++) s += $i; print s }'; }
+
+# ts_expect INSTANCE TYPE WANT: the value(s) of INSTANCE TYPE in $TS_TMP/got are WANT.
+ts_expect() {
+	local inst=$1 what=$2 want=$3 got
+	got=$(awk -v i="$inst" -v t="$what" '$1 == i && $2 == t { $1 = ""; $2 = ""; print substr($0, 3) }' \
+		"$TS_TMP/got")
+	[ "$got" = "$want" ] && ts_pass "$label: $inst $what = $got" ||
+		ts_fail "$label: $inst $what: want '$want', got '$got'"
+}
+
 # ---- real cgroups (cgroup v2) ----
 
 # ts_cgroup_tree NAME: creates <cgroup2 root>/tcpsubnet-test-NAME (removed at exit) and

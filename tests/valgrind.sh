@@ -39,7 +39,7 @@ control() {
 control leak "definitely lost in"
 control uninit "Conditional jump or move depends on uninitialised value"
 
-for t in check_tsconf check_tshist check_badconf; do
+for t in check_tsconf check_tshist check_badconf check_tscgroup; do
 	rc=0
 	# shellcheck disable=SC2086
 	$VG --log-file="$TS_TMP/$t.vg" "$B/$t" >"$TS_TMP/$t.out" 2>&1 || rc=$?
