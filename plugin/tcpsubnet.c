@@ -116,8 +116,9 @@ static int tcpsubnet_init(void)
 		return -1;
 	}
 	last_read = cdtime();
-	INFO(TS_PLUGIN " plugin: attach mode %s; counting %zu subnets, %zu prefixes",
-	     ts_bpf_choice(bpf), conf.n_subnets, conf.n_prefixes);
+	INFO(TS_PLUGIN " plugin: attach mode %s; counting %zu subnets, %zu prefixes%s",
+	     ts_bpf_choice(bpf), conf.n_subnets, conf.n_prefixes,
+	     ts_config_has_cgroups(&conf) ? " per cgroup" : "");
 	return 0;
 }
 
