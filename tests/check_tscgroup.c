@@ -149,6 +149,24 @@ START_TEST(cgroup_slots_are_bounded)
 }
 END_TEST
 
+START_TEST(max_values_counts_every_cgroup_slot)
+{
+	struct ts_config c;
+	struct errs e;
+
+	ck_assert_int_eq(parse(SUBNETS "CgroupEach \"/p/*\"\nMaxCgroups 10\n", &c, &e), 0);
+	/* (other + 10 CgroupEach slots) x (2 subnets + other) */
+	ck_assert_uint_eq(ts_config_instance_count(&c), 11 * 3);
+	ts_config_free(&c);
+	ck_assert_int_eq(parse(SUBNETS "CgroupEach \"/p/*\"\nMaxCgroups 10\n"
+			       "ReportUnmatchedCgroup false\nReportUnmatched false\n", &c, &e), 0);
+	ck_assert_uint_eq(ts_config_instance_count(&c), 10 * 2);
+	ts_config_free(&c);
+	expect_error(SUBNETS "CgroupEach \"/p/*\"\nMaxCgroups 100\nMaxValues 1000\n",
+		     "MaxValues 1000 is exceeded: 303 cgroup x subnet instances", NULL);
+}
+END_TEST
+
 struct got {
 	char lines[64][160];
 	int n;
@@ -467,6 +485,7 @@ static Suite *suite(void)
 	tcase_add_test(tc, bad_cgroup_options_are_one_line_each);
 	tcase_add_test(tc, joined_instances_must_fit_collectd);
 	tcase_add_test(tc, cgroup_slots_are_bounded);
+	tcase_add_test(tc, max_values_counts_every_cgroup_slot);
 	tcase_add_test(tc, values_are_named_cgroup_tilde_instance);
 	tcase_add_test(tc, mount_from_mountinfo);
 	tcase_add_test(tc, instance_names_of_cgroup_directories);
