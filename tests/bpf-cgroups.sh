@@ -7,6 +7,7 @@
 # - nested blocks: the deepest configured path wins ('*' matching one component);
 # - a process moved to another cgroup after creating its socket: the socket stays in
 #   the cgroup it was created in;
+# - LocalSubnet pairs get the cgroup too;
 # - ReportUnmatchedCgroup false: sockets of no configured cgroup count nowhere.
 # Each with and without the per-socket memo.
 . "${top_srcdir:-$(dirname "$0")/..}/tests/lib.sh"
@@ -56,6 +57,9 @@ for conf in conf.1 conf.1.memo; do
 	ts_expect "b~srv" if_octets "0 0"
 	ts_expect "other~srv" if_octets "0 0"
 	ts_expect "other~cli" if_octets "0 0"
+	ts_expect "other~srv" derive-rtt-samples 0
+	n=$(awk '$1 == "ca~srv" && $2 == "derive-rtt-samples" { print $3 }' "$TS_TMP/got")
+	[ "${n:-0}" -gt 0 ] && ts_pass "$label: ca~srv rtt-samples = $n" || ts_fail "$label: no RTT samples in ca~srv"
 	grep -q '^srv \|^cli ' "$TS_TMP/got" && ts_fail "$label: instances without a cgroup"
 	n=$(awk '$1 != "-" { print $1 }' "$TS_TMP/got" | sort -u | wc -l)
 	want=9
@@ -103,6 +107,18 @@ for conf in conf.1 conf.1.memo; do
 	ts_expect "b~cli" if_octets "$c $s"
 	ts_check_lost "$label"
 done
+
+# ---- with LocalSubnet pairs: "<cgroup>~<local>-to-<remote>" ----
+{ cat "$TS_TMP/conf.1"; printf '<LocalSubnet "cl">\n  Prefix "198.18.233.0/24"\n</LocalSubnet>\n'; } \
+	>"$TS_TMP/conf.5"
+label="pairs"
+if ts_probe_run "$TS_TMP/conf.5" "$TS_TMP/flows.3"; then
+	c=$(ts_field "$(ts_moved 1)" c2s) s=$(ts_field "$(ts_moved 1)" s2c)
+	ts_expect "ca~cl-to-srv" if_octets "$s $c"
+	ts_expect "b~other-to-cli" if_octets "$c $s"
+	ts_expect "ca~other-to-srv" if_octets "0 0"
+	ts_expect "b~cl-to-cli" if_octets "0 0"
+fi
 
 # ---- ReportUnmatchedCgroup false: no "other~", nothing counted for loose cgroups ----
 { cat "$TS_TMP/conf.1"; echo "ReportUnmatchedCgroup false"; } >"$TS_TMP/conf.4"
