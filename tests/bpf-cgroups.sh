@@ -8,7 +8,8 @@
 # - a process moved to another cgroup after creating its socket: the socket stays in
 #   the cgroup it was created in;
 # - LocalSubnet pairs get the cgroup too;
-# - ReportUnmatchedCgroup false: sockets of no configured cgroup count nowhere.
+# - ReportUnmatchedCgroup false: sockets of no configured cgroup count nowhere;
+# - no cgroup2 mounted: the loader refuses with one line.
 # Each with and without the per-socket memo.
 . "${top_srcdir:-$(dirname "$0")/..}/tests/lib.sh"
 ts_require_bpf
@@ -132,6 +133,23 @@ if ts_probe_run "$TS_TMP/conf.4" "$TS_TMP/flows.4"; then
 	ts_expect "b~cli" if_octets "0 0"
 	grep -q '^other~' "$TS_TMP/got" && ts_fail "$label: other~ instances dispatched" ||
 		ts_pass "$label: no other~ instance"
+fi
+
+# ---- no cgroup2 mounted (a mount namespace of its own without it): one line, no start ----
+label="no cgroup2"
+if command -v unshare >/dev/null; then
+	rc=0
+	unshare --mount --propagation private sh -c \
+		"umount -l '$TS_CGROOT' && exec '$TS_PROBE' '$TS_TMP/conf.1'" >"$TS_TMP/out" \
+		2>"$TS_TMP/err" || rc=$?
+	want="tcpsubnet plugin: Cgroup options need the cgroup2 filesystem, and /proc/self/mountinfo shows none; mount it (mount -t cgroup2 none /sys/fs/cgroup) or remove the Cgroup and CgroupEach options"
+	if [ $rc = 3 ] && grep -qxF "$want" "$TS_TMP/err"; then
+		ts_pass "$label: $want"
+	else
+		ts_fail "$label: exit $rc: $(cat "$TS_TMP/err")"
+	fi
+else
+	ts_fail "$label: unshare (util-linux) is missing"
 fi
 
 [ "$TS_FAILS" = 0 ] || exit 1
