@@ -38,7 +38,8 @@ const char *ts_bpf_choice(const struct ts_bpf *b);
 /*
  * Sums the per-CPU counters and RTT histograms of every counter index (see
  * ts_config_index_count) into totals and rtt (rtt may be NULL; it is only read when RTT
- * is on). Both arrays have ts_config_index_count() entries. Allocates nothing.
+ * is on). Both arrays have ts_config_index_count() entries. Allocates nothing, except
+ * that with Cgroup options it walks the cgroup tree first (tscgroup.c keeps its lists).
  */
 int ts_bpf_read(struct ts_bpf *b, struct ts_counters *totals, struct ts_hist *rtt,
 		char *err, size_t err_len);
