@@ -9,9 +9,9 @@
 # not in Build-Depends and must not be needed.
 #
 # It needs the Debian mirror this machine's apt uses (deb.debian.org) and root
-# (mmdebstrap's root mode). Also runs alone after a build:
-#   top_srcdir=. top_builddir=_build sh tests/deb-buildd.sh
-# Measured in docs/RELIABILITY.md's neighbour, README's "Debian package" section.
+# (mmdebstrap's root mode); about a minute on the development machine (README, "Debian
+# package"). Also runs alone after scripts/build:
+#   top_srcdir=$PWD top_builddir=$PWD/_build sh tests/deb-buildd.sh
 . "${top_srcdir:-$(dirname "$0")/..}/tests/lib.sh"
 [ "$(id -u)" = 0 ] || ts_skip "mmdebstrap's root mode needs root"
 command -v mmdebstrap >/dev/null || ts_skip "mmdebstrap is not installed (scripts/deps --test)"

@@ -19,10 +19,10 @@
 ts_require_bpf
 ts_tmpdir
 [ -c /dev/net/tun ] || ts_skip "/dev/net/tun is missing"
-command -v carbon-cache >/dev/null || ts_skip "graphite-carbon is not installed (scripts/deps)"
-"$TB_PYTHON" -c "import whisper" 2>/dev/null || ts_skip "python3-whisper is not installed (scripts/deps)"
+command -v carbon-cache >/dev/null || ts_skip "graphite-carbon is not installed (scripts/deps --test)"
+"$TB_PYTHON" -c "import whisper" 2>/dev/null || ts_skip "python3-whisper is not installed (scripts/deps --test)"
 "$TB_PYTHON" -c "import django, graphite" 2>/dev/null ||
-	ts_skip "graphite-web is not installed (scripts/deps)"
+	ts_skip "graphite-web is not installed (scripts/deps --test)"
 
 g=$TS_TMP/graphite
 mkdir -p "$g/whisper" "$g/log"

@@ -20,7 +20,7 @@
 ts_require_bpf
 ts_tmpdir
 [ -c /dev/net/tun ] || ts_skip "/dev/net/tun is missing"
-command -v influxd >/dev/null || ts_skip "influxdb is not installed (scripts/deps)"
+command -v influxd >/dev/null || ts_skip "influxdb is not installed (scripts/deps --test)"
 [ -r /usr/share/collectd/types.db ] || ts_skip "collectd's types.db is missing"
 
 x=$TS_TMP/influxdb
