@@ -36,6 +36,13 @@ tb_cleanup() {
 }
 trap tb_cleanup EXIT
 
+# tb_require: what every backend test needs (BPF, the tun relay) and its folder.
+tb_require() {
+	ts_require_bpf
+	ts_tmpdir
+	[ -c /dev/net/tun ] || ts_skip "/dev/net/tun is missing"
+}
+
 # tb_free_port tcp|udp: a port on 127.0.0.1 that nothing listens on now. The servers
 # get ports picked at run time: fixed ports would collide with a system carbon or
 # influxd (the packages' defaults) or with a second run of the same test.

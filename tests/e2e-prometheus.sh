@@ -14,7 +14,7 @@
 #   lies within the documented factor of 2 of TCP_INFO's RTT, none below the relay's
 #   10 ms;
 # - every variable and panel query of dashboards/prometheus.json returns series with
-#   values, its rate panels add up to what moved (within rate()'s extrapolation), its
+#   values, every point of its rate panels is rate() of the stored counters, its
 #   heatmap has the 27 slots;
 # - "StoreRates true", an option write_prometheus does not have, is ignored with one
 #   line: the same metrics, and the counters still the bytes moved.
@@ -26,9 +26,7 @@ TB_S4=198.18.201.1 TB_S4_NET=198.18.201.0/24
 TB_S6=2001:db8:200:2::1 TB_S6_NET=2001:db8:200:2::/64
 . "${top_srcdir:-$(dirname "$0")/..}/tests/lib.sh"
 . "$top_srcdir/tests/backends.sh"
-ts_require_bpf
-ts_tmpdir
-[ -c /dev/net/tun ] || ts_skip "/dev/net/tun is missing"
+tb_require
 command -v prometheus >/dev/null || ts_skip "prometheus is not installed (scripts/deps --test)"
 WP=/usr/lib/collectd/write_prometheus.so
 [ -r "$WP" ] || ts_skip "collectd's write_prometheus.so is missing"

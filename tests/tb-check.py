@@ -489,6 +489,29 @@ def dashboard_panels(dash):
     return [p for p in out if p.get("targets")]
 
 
+def dashboard_targets(dash, subnets):
+    """(panel, subnets chosen, target, renames) for every shown target of every panel,
+    with each subnet alone and, unless the panel repeats per subnet, all of them
+    ("All"); renames: the panel's "Rename by regex" transformations as (regex, repl)."""
+    for panel in dashboard_panels(dash):
+        choices = [[s] for s in subnets]
+        if not panel.get("repeat"):
+            choices.append(subnets)
+        renames = [(re.compile(t["options"]["regex"]),
+                    re.sub(r"\$(\d)", r"\\\1", t["options"]["renamePattern"]))
+                   for t in panel.get("transformations", []) if t["id"] == "renameByRegex"]
+        for choice in choices:
+            for t in panel["targets"]:
+                if not t.get("hide"):
+                    yield panel, choice, t, renames
+
+
+def renamed(label, renames):
+    for rx, pat in renames:
+        label = rx.sub(pat, label)
+    return label
+
+
 def substitute(text, values):
     for k in sorted(values, key=len, reverse=True):
         text = text.replace("${%s}" % k, values[k]).replace("$" + k, values[k])
@@ -617,28 +640,21 @@ def graphite_dashboard(dash_file, wdir, work, csv_dir, expect_file):
 
     totals = {}
     n = 0
-    for panel in dashboard_panels(dash):
-        choices = [[s] for s in subnets]
-        if not panel.get("repeat"):
-            choices.append(subnets)  # "All": Grafana's {a,b,c} glob
-        for choice in choices:
-            values["subnet"] = choice[0] if len(choice) == 1 else "{%s}" % ",".join(choice)
-            for t in panel["targets"]:
-                if t.get("hide"):
-                    continue
-                target = substitute(t["target"], values)
-                r = client.get("/render", {"target": target, "format": "json",
-                                           "from": "-15min", "until": "now"})
-                if r.status_code != 200:
-                    fail("panel '%s': graphite-web answers %d to %s"
-                         % (panel["title"], r.status_code, target))
-                    continue
-                res = [(s["target"], [(p[1], p[0]) for p in s["datapoints"]])
-                       for s in json.loads(r.content)]
-                n += 1
-                where = "panel '%s' %s (subnet %s)" % (panel["title"], t["refId"],
-                                                       values["subnet"])
-                check_panel_results(where, panel, res, ctx, totals if len(choice) == 1 else {})
+    for panel, choice, t, _renames in dashboard_targets(dash, subnets):
+        # "All": Grafana's {a,b,c} glob
+        values["subnet"] = choice[0] if len(choice) == 1 else "{%s}" % ",".join(choice)
+        target = substitute(t["target"], values)
+        r = client.get("/render", {"target": target, "format": "json",
+                                   "from": "-15min", "until": "now"})
+        if r.status_code != 200:
+            fail("panel '%s': graphite-web answers %d to %s"
+                 % (panel["title"], r.status_code, target))
+            continue
+        res = [(s["target"], [(p[1], p[0]) for p in s["datapoints"]])
+               for s in json.loads(r.content)]
+        n += 1
+        where = "panel '%s' %s (subnet %s)" % (panel["title"], t["refId"], values["subnet"])
+        check_panel_results(where, panel, res, ctx, totals if len(choice) == 1 else {})
     check(n >= 10, "%d Graphite queries evaluated" % n)
     check_totals("graphite dashboard", totals, exp, 0.01)
 
@@ -899,37 +915,24 @@ def influx_dashboard(dash_file, port, expect_file):
 
     totals = {}
     n = 0
-    for panel in dashboard_panels(dash):
-        choices = [[s] for s in subnets]
-        if not panel.get("repeat"):
-            choices.append(subnets)
-        renames = [(re.compile(t["options"]["regex"]),
-                    re.sub(r"\$(\d)", r"\\\1", t["options"]["renamePattern"]))
-                   for t in panel.get("transformations", []) if t["id"] == "renameByRegex"]
-        for choice in choices:
-            sub = {"host": influx_regex([HOST]), "subnet": influx_regex(choice),
-                   "timeFilter": "time > now() - 15m", "__interval": "1s"}
-            for t in panel["targets"]:
-                if t.get("hide"):
-                    continue
-                q = substitute(t["query"], sub)
-                try:
-                    s = influx_series(port, "collectd", q)
-                except (OSError, RuntimeError) as e:
-                    fail("panel '%s': %s" % (panel["title"], e))
-                    continue
-                res = []
-                for name, tags, _cols, rows in s:
-                    label = t.get("alias") or name
-                    for k, v in tags.items():
-                        label = label.replace("$tag_" + k, v)
-                    for rx, pat in renames:
-                        label = rx.sub(pat, label)
-                    res.append((label, [(r[0], r[1]) for r in rows]))
-                n += 1
-                where = "panel '%s' %s (subnet %s)" % (panel["title"], t["refId"],
-                                                       sub["subnet"])
-                check_panel_results(where, panel, res, ctx, totals if len(choice) == 1 else {})
+    for panel, choice, t, renames in dashboard_targets(dash, subnets):
+        sub = {"host": influx_regex([HOST]), "subnet": influx_regex(choice),
+               "timeFilter": "time > now() - 15m", "__interval": "1s"}
+        q = substitute(t["query"], sub)
+        try:
+            s = influx_series(port, "collectd", q)
+        except (OSError, RuntimeError) as e:
+            fail("panel '%s': %s" % (panel["title"], e))
+            continue
+        res = []
+        for name, tags, _cols, rows in s:
+            label = t.get("alias") or name
+            for k, v in tags.items():
+                label = label.replace("$tag_" + k, v)
+            res.append((renamed(label, renames), [(r[0], r[1]) for r in rows]))
+        n += 1
+        where = "panel '%s' %s (subnet %s)" % (panel["title"], t["refId"], sub["subnet"])
+        check_panel_results(where, panel, res, ctx, totals if len(choice) == 1 else {})
     check(n >= 10, "%d InfluxQL queries evaluated" % n)
     check_totals("influxdb dashboard", totals, exp, 1e-6)
 
@@ -1265,52 +1268,38 @@ def prom_dashboard(dash_file, port, expect_file, start):
     totals = {}
     n, rates, rate_bad = 0, 0, []
     end = time.time()
-    for panel in dashboard_panels(dash):
-        choices = [[s] for s in subnets]
-        if not panel.get("repeat"):
-            choices.append(subnets)
-        renames = [(re.compile(t["options"]["regex"]),
-                    re.sub(r"\$(\d)", r"\\\1", t["options"]["renamePattern"]))
-                   for t in panel.get("transformations", []) if t["id"] == "renameByRegex"]
-        for choice in choices:
-            # Grafana's $__interval for a 1 s step; $__rate_interval is then
-            # max($__interval + scrape interval, 4 x scrape interval) = 4 s.
-            sub = dict(values, subnet=prom_regex(choice), __interval="1s",
-                       __rate_interval="4s")
-            for t in panel["targets"]:
-                if t.get("hide"):
-                    continue
-                q = substitute(t["expr"], sub)
-                try:
-                    data = prom_api(port, "query_range", {"query": q, "start": start,
-                                                          "end": end, "step": 1})
-                except (OSError, RuntimeError) as e:
-                    fail("panel '%s': %s" % (panel["title"], e))
-                    continue
-                res = []
-                m = re.match(r"^rate\((\w+)\{.*\}\[(\d+)s\]\)$", q)
-                for r in data["result"]:
-                    if m:
-                        # The panel's rates are Prometheus' rate() of the stored counter,
-                        # whose samples are collectd's readings (checked above).
-                        series = raw.get(prom_key(dict(r["metric"], __name__=m.group(1))), [])
-                        for x, v in r["values"]:
-                            want = prom_rate(series, float(x), float(m.group(2)))
-                            rates += 1
-                            if want is None or not close(float(v), want, 1e-9, 1e-9):
-                                rate_bad.append((q, x, v, want))
-                    label = re.sub(r"\{\{ *(\w+) *\}\}",
-                                   lambda m, r=r: r["metric"].get(m.group(1), ""),
-                                   t.get("legendFormat", ""))
-                    for rx, pat in renames:
-                        label = rx.sub(pat, label)
-                    pts = [(float(x), None if v in ("NaN", "+Inf", "-Inf") else float(v))
-                           for x, v in r["values"]]
-                    res.append((label, pts))
-                n += 1
-                where = "panel '%s' %s (subnet %s)" % (panel["title"], t["refId"],
-                                                       sub["subnet"])
-                check_panel_results(where, panel, res, ctx, totals if len(choice) == 1 else {})
+    # Grafana's $__interval for a 1 s step; $__rate_interval is then
+    # max($__interval + scrape interval, 4 x scrape interval) = 4 s.
+    for panel, choice, t, renames in dashboard_targets(dash, subnets):
+        sub = dict(values, subnet=prom_regex(choice), __interval="1s", __rate_interval="4s")
+        q = substitute(t["expr"], sub)
+        try:
+            data = prom_api(port, "query_range", {"query": q, "start": start, "end": end,
+                                                  "step": 1})
+        except (OSError, RuntimeError) as e:
+            fail("panel '%s': %s" % (panel["title"], e))
+            continue
+        res = []
+        m = re.match(r"^rate\((\w+)\{.*\}\[(\d+)s\]\)$", q)
+        for r in data["result"]:
+            if m:
+                # The panel's rates are Prometheus' rate() of the stored counter, whose
+                # samples are collectd's readings (checked above).
+                series = raw.get(prom_key(dict(r["metric"], __name__=m.group(1))), [])
+                for x, v in r["values"]:
+                    want = prom_rate(series, float(x), float(m.group(2)))
+                    rates += 1
+                    if want is None or not close(float(v), want, 1e-9, 1e-9):
+                        rate_bad.append((q, x, v, want))
+            label = re.sub(r"\{\{ *(\w+) *\}\}",
+                           lambda g, r=r: r["metric"].get(g.group(1), ""),
+                           t.get("legendFormat", ""))
+            pts = [(float(x), None if v in ("NaN", "+Inf", "-Inf") else float(v))
+                   for x, v in r["values"]]
+            res.append((renamed(label, renames), pts))
+        n += 1
+        where = "panel '%s' %s (subnet %s)" % (panel["title"], t["refId"], sub["subnet"])
+        check_panel_results(where, panel, res, ctx, totals if len(choice) == 1 else {})
     check(n >= 10, "%d PromQL queries evaluated" % n)
     check(rates and not rate_bad, "%d points of the rate panels are rate() of the stored "
           "counters over their window%s" % (rates, "" if not rate_bad else
