@@ -73,7 +73,14 @@ CONF
 
 # Prometheus hands a new target to its scrapers after up to 5 s: the traffic starts
 # once both jobs have scraped.
-# write_prometheus' own text is read all along (the RTT gauges come and go).
+# write_prometheus' own text is read all along (the RTT gauges come and go), by a
+# reader that the cleanup stops too.
+pm_scraper=""
+pm_cleanup() {
+	[ -z "$pm_scraper" ] || kill "$pm_scraper" 2>/dev/null
+	tb_cleanup
+}
+trap pm_cleanup EXIT
 pm_before_traffic() {
 	"$TB_PYTHON" "$TB_PY" prom-wait-up "$http" 30 collectd collectd-default ||
 		{ ts_fail "prometheus has not scraped write_prometheus after 30 s:" \
@@ -86,6 +93,7 @@ pm_before_traffic() {
 pm_before_stop() {
 	touch "$TS_TMP/scraped"
 	wait "$pm_scraper"
+	pm_scraper=""
 	[ -s "$TS_TMP/exposition" ] || ts_fail "cannot read write_prometheus on 127.0.0.1:$wp"
 	"$TB_PYTHON" "$TB_PY" prom-wait "$http" "$TS_TMP/expect" 20 collectd collectd-default ||
 		ts_fail "prometheus does not have the final byte counts after 20 s"
