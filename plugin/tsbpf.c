@@ -459,12 +459,13 @@ static const char *mode_blocked(enum ts_attach_mode m, const struct kfeat *kf, c
 			 kf->lockdown == TS_LOCKDOWN_CONFIDENTIALITY;
 		if (!locked && kf->kprobe_pmu)
 			return NULL;
-		snprintf(buf, len, "%s%s%s%s%s",
+		snprintf(buf, len, "%s%s%s%s%s%s%s",
 			 kf->kprobe_pmu ? "" : "the kernel has no kprobes (no "
 			 "/sys/bus/event_source/devices/kprobe: built without CONFIG_KPROBES or "
 			 "CONFIG_KPROBE_EVENTS)", !kf->kprobe_pmu && locked ? " and " : "",
 			 locked ? "the kernel is locked down (lockdown=" : "",
 			 locked ? ts_lockdown_name(kf->lockdown) : "",
+			 locked ? ", read from " : "", locked ? kf->lockdown_how : "",
 			 locked ? "), which forbids kprobes and bpf_probe_read_kernel" : "");
 		return buf;
 	default:
@@ -705,7 +706,7 @@ static int try_mode(struct ts_bpf *b, const struct ts_config *c, enum ts_attach_
 	bool memo = m != TS_ATTACH_KPROBE &&
 		    c->n_prefixes + c->n_lprefixes > TS_MEMO_MIN_PREFIXES;
 
-	char buf[256];
+	char buf[512];
 	const char *blocked = mode_blocked(m, kf, buf, sizeof(buf));
 
 	if (blocked) {
@@ -927,9 +928,11 @@ int ts_bpf_open(const struct ts_config *c, struct ts_bpf **out, char *err, size_
 		       "\"kprobe\" for them");
 	if (b->mode == TS_ATTACH_FENTRY && ts_preempt_trampolines_lossy(kf.preempt))
 		ts_log(TS_LOG_WARN, "fentry mode on a kernel whose preemption model is %s "
-		       "(from %s): BPF trampolines skip a program while another run of it is "
+		       "(from %s): %sBPF trampolines skip a program while another run of it is "
 		       "preempted on the same CPU, so events can be missed; lost-events counts "
 		       "them%s", ts_preempt_name(kf.preempt), kf.preempt_how,
+		       kf.preempt == TS_PREEMPT_UNKNOWN ? "if it is preemptible (preempt=full, "
+		       "PREEMPT_RT), " : "",
 		       mode_blocked(TS_ATTACH_KPROBE, &kf, tried[0], sizeof(tried[0])) ?
 		       "" : "; AttachMode \"kprobe\" is exact here");
 

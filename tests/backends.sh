@@ -113,6 +113,112 @@ tb_stop_server() {
 	return 0
 }
 
+# ---- the servers ----
+
+# tb_start_carbon DIR: Debian's carbon-cache with its whisper tree in DIR/whisper, one
+# point a second kept 15 minutes; sets TB_CARBON_PORT (its line receiver).
+tb_start_carbon() {
+	local g=$1
+	mkdir -p "$g/whisper" "$g/log"
+	TB_CARBON_PORT=$(tb_free_port tcp)
+	# Every receiver on loopback; pickle and cache-query ports 0 (any free port):
+	# nothing here uses them, and their defaults may belong to a system carbon.
+	# Unlimited creates and updates: carbon's defaults (50 creates a minute) would drop
+	# most of the new metrics, silently. No tag database (it would call a graphite-web
+	# over HTTP) and no self-metrics.
+	cat >"$g/carbon.conf" <<CONF
+[cache]
+STORAGE_DIR = $g/
+LOCAL_DATA_DIR = $g/whisper/
+CONF_DIR = $g/
+LOG_DIR = $g/log/
+PID_DIR = $g/
+USER =
+DATABASE = whisper
+ENABLE_TAGS = False
+CARBON_METRIC_INTERVAL = 0
+MAX_CACHE_SIZE = inf
+MAX_UPDATES_PER_SECOND = inf
+MAX_CREATES_PER_MINUTE = inf
+LINE_RECEIVER_INTERFACE = 127.0.0.1
+LINE_RECEIVER_PORT = $TB_CARBON_PORT
+ENABLE_UDP_LISTENER = False
+PICKLE_RECEIVER_INTERFACE = 127.0.0.1
+PICKLE_RECEIVER_PORT = 0
+CACHE_QUERY_INTERFACE = 127.0.0.1
+CACHE_QUERY_PORT = 0
+LOG_UPDATES = False
+LOG_CREATES = False
+LOG_CACHE_HITS = False
+LOG_LISTENER_CONN_SUCCESS = False
+CONF
+	# One point a second (collectd's Interval 1), kept 15 minutes; no aggregation.
+	cat >"$g/storage-schemas.conf" <<'CONF'
+[all]
+pattern = .*
+retentions = 1s:15m
+CONF
+	tb_start_server carbon-cache "$g/carbon-cache-a.pid" \
+		carbon-cache --config="$g/carbon.conf" --pidfile="$g/carbon-cache-a.pid" --nodaemon start
+	tb_wait_tcp "$TB_CARBON_PORT" 30 ||
+		{ ts_fail "carbon does not listen on $TB_CARBON_PORT: $(cat "$TS_TMP/carbon-cache.out")"; exit 1; }
+}
+
+# tb_collectd_input PORT DATABASE [MULTIVALUE]: an influxd [[collectd]] input section on
+# 127.0.0.1:PORT with the stock types.db, flushing its batches after 100 ms (the 10 s
+# default would outlast the test).
+tb_collectd_input() {
+	cat <<CONF
+[[collectd]]
+  enabled = true
+  bind-address = "127.0.0.1:$1"
+  database = "$2"
+  typesdb = "/usr/share/collectd/types.db"
+  security-level = "none"
+  parse-multivalue-plugin = "${3:-split}"
+  batch-size = 100
+  batch-timeout = "100ms"
+CONF
+}
+
+# tb_start_influxd DIR INPUTS-FILE DATABASE...: Debian's influxd with its data in DIR and
+# the input sections of INPUTS-FILE, the databases created; sets TB_INFLUX_HTTP.
+tb_start_influxd() {
+	local x=$1 inputs=$2 rpc db
+	shift 2
+	mkdir -p "$x"
+	TB_INFLUX_HTTP=$(tb_free_port tcp)
+	rpc=$(tb_free_port tcp)
+	# Everything on loopback, on ports picked now (a system influxd may hold the
+	# defaults); no usage reporting, no self-monitoring database.
+	cat >"$x/influxdb.conf" <<CONF
+reporting-disabled = true
+bind-address = "127.0.0.1:$rpc"
+[meta]
+  dir = "$x/meta"
+[data]
+  dir = "$x/data"
+  wal-dir = "$x/wal"
+  query-log-enabled = false
+[monitor]
+  store-enabled = false
+[http]
+  enabled = true
+  bind-address = "127.0.0.1:$TB_INFLUX_HTTP"
+  log-enabled = false
+[continuous_queries]
+  enabled = false
+$(cat "$inputs")
+CONF
+	tb_start_server influxd "$x/influxd.pid" influxd -config "$x/influxdb.conf" -pidfile "$x/influxd.pid"
+	tb_wait_tcp "$TB_INFLUX_HTTP" 30 ||
+		{ ts_fail "influxd does not listen on $TB_INFLUX_HTTP: $(cat "$TS_TMP/influxd.out")"; exit 1; }
+	for db in "$@"; do
+		"$TB_PYTHON" "$TB_PY" influx-query "$TB_INFLUX_HTTP" "" "CREATE DATABASE $db" >/dev/null ||
+			{ ts_fail "CREATE DATABASE $db: $(tail -n 5 "$TS_TMP/influxd.out")"; exit 1; }
+	done
+}
+
 # ---- known traffic ----
 
 # The plugin block both tests use: a named subnet with an IPv4 and an IPv6 prefix, and
@@ -201,13 +307,13 @@ tb_traffic() {
 		ts_fail "the relay caused no retransmission: the retransmit figures prove nothing"
 }
 
-# tb_collectd_conf DIR WRITER-CONF-FILE: lib.sh's collectd configuration (csv with
-# absolute values, Interval 1) with the plugin block above, plus the writers in
-# WRITER-CONF-FILE (their plugins copied next to the others).
+# tb_collectd_conf DIR WRITER-CONF-FILE [BLOCK-FILE]: lib.sh's collectd configuration
+# (csv with absolute values, Interval 1) with the plugin block above (or BLOCK-FILE),
+# plus the writers in WRITER-CONF-FILE (their plugins copied next to the others).
 tb_collectd_conf() {
-	local d=$1 p
-	tb_plugin_block >"$TS_TMP/block"
-	ts_collectd_conf "$d" "$TS_TMP/block"
+	local d=$1 p block=${3:-$TS_TMP/block}
+	[ -n "${3:-}" ] || tb_plugin_block >"$block"
+	ts_collectd_conf "$d" "$block"
 	for p in $(sed -n 's/^ *<*LoadPlugin *"*\([a-z_0-9]*\).*/\1/p' "$2"); do
 		cp "/usr/lib/collectd/$p.so" "$d/plugins/" || ts_skip "collectd plugin $p.so missing"
 	done

@@ -20,11 +20,16 @@ Called by tests/e2e-graphite.sh, tests/e2e-influxdb.sh and tests/e2e-prometheus.
   tb-check.py prom PORT CSV-DIR EXPECT DOCS EXPOSITION TARGET
   tb-check.py prom-dashboard DASHBOARD PORT EXPECT START
   tb-check.py prom-storerates EXPOSITION-RATES EXPOSITION INSTANCE TX RX
+  tb-check.py fleet PORT WHISPER-DIR CSV-DIR EXPECT DOCS WORK-DIR
+  tb-check.py proc-usage PID NAME
+  tb-check.py store-usage PORT INFLUX-DIR WHISPER-DIR
+  tb-check.py agent-usage CSV-HOST-DIR
 
 EXPECT holds "INSTANCE KEY VALUE" lines (tests/backends.sh: tb_traffic): the bytes,
 connections and retransmitted segments moved per subnet, exactly, and "rtt", "rtt-min",
 "rtt-max": the mean, least and largest TCP_INFO RTT in seconds of the sockets that
-sampled the subnet. CSV-DIR is the folder
+sampled the subnet. A fleet's EXPECT (tests/e2e-fleet.sh) has "HOST INSTANCE KEY VALUE"
+lines instead, the counters only; the dashboard checks take either. CSV-DIR is the folder
 collectd's csv writer filled in the same run (absolute values, millisecond times): it
 gives the exact time of every reading, which Graphite's one-second slots round off.
 
@@ -77,6 +82,37 @@ def check(cond, msg):
 
 def close(got, want, rel, absolute=0.0):
     return got is not None and abs(got - want) <= rel * abs(want) + absolute
+
+
+def read_expect_hosts(path):
+    """{host: {instance: {key: value}}} of a fleet's EXPECT, or of a one-host EXPECT
+    (three columns: the host is HOST)."""
+    exp = {}
+    with open(path) as f:
+        for line in f:
+            parts = line.split()
+            host, inst, key, val = parts if len(parts) == 4 else [HOST] + parts
+            exp.setdefault(host, {}).setdefault(inst, {})[key] = float(val)
+    return exp
+
+
+def fleet_sum(by_host):
+    """{instance: {key: sum over hosts}}."""
+    out = {}
+    for exp in by_host.values():
+        for inst, keys in exp.items():
+            for k, v in keys.items():
+                out.setdefault(inst, {})[k] = out.get(inst, {}).get(k, 0.0) + v
+    return out
+
+
+def top_hosts(by_host, inst, key, n):
+    """The n hosts with the most of key in inst, most first (the ground truth)."""
+    return sorted(by_host, key=lambda h: -by_host[h].get(inst, {}).get(key, 0.0))[:n]
+
+
+# Grafana variable $top of the dashboards: what the checks set it to.
+TOP = 2
 
 
 def read_expect(path):
@@ -489,27 +525,46 @@ def dashboard_panels(dash):
     return [p for p in out if p.get("targets")]
 
 
-def dashboard_targets(dash, subnets):
-    """(panel, subnets chosen, target, renames) for every shown target of every panel,
-    with each subnet alone and, unless the panel repeats per subnet, all of them
-    ("All"); renames: the panel's "Rename by regex" transformations as (regex, repl)."""
-    for panel in dashboard_panels(dash):
-        choices = [[s] for s in subnets]
-        if not panel.get("repeat"):
-            choices.append(subnets)
-        renames = [(re.compile(t["options"]["regex"]),
-                    re.sub(r"\$(\d)", r"\\\1", t["options"]["renamePattern"]))
-                   for t in panel.get("transformations", []) if t["id"] == "renameByRegex"]
-        for choice in choices:
-            for t in panel["targets"]:
-                if not t.get("hide"):
-                    yield panel, choice, t, renames
+def panel_renames(panel):
+    """A panel's "Rename by regex" transformations as (regex, replacement)."""
+    return [(re.compile(x["options"]["regex"]),
+             re.sub(r"\$(\d)", r"\\\1", x["options"]["renamePattern"]))
+            for x in panel.get("transformations", []) if x["id"] == "renameByRegex"]
 
 
 def renamed(label, renames):
     for rx, pat in renames:
         label = rx.sub(pat, label)
     return label
+
+
+def dashboard_queries(dash, field, hosts, subnets, ctx, totals, run):
+    """Runs every target of every panel as Grafana would: per-host panels once for each
+    host, panels with $hosts (the fleet row) once for all hosts; with each subnet alone
+    and, unless the panel repeats per subnet, with all. run(panel, target, host, subnets,
+    fleet) returns the query's [(name, points)], or None when it failed. totals[host]
+    (totals["*"] for the fleet) collects the one-subnet results. Returns the number of
+    queries run."""
+    n = 0
+    for panel in dashboard_panels(dash):
+        fleet = any("$hosts" in t[field] for t in panel["targets"])
+        choices = [[s] for s in subnets]
+        if not panel.get("repeat"):
+            choices.append(subnets)
+        for h in ["*"] if fleet else hosts:
+            for choice in choices:
+                for t in panel["targets"]:
+                    if t.get("hide"):
+                        continue
+                    res = run(panel, t, hosts[0] if fleet else h, choice, fleet)
+                    if res is None:
+                        continue
+                    n += 1
+                    where = "panel '%s' %s (host %s, subnet %s)" % (
+                        panel["title"], t["refId"], "(all)" if fleet else h, ",".join(choice))
+                    check_panel_results(where, panel, res, ctx,
+                                        totals[h] if len(choice) == 1 else {})
+    return n
 
 
 def substitute(text, values):
@@ -531,12 +586,17 @@ def series_figures(panel, name, points, ctx):
         except ValueError:
             return False, "heatmap row '%s' is not a number" % name
     parts = name.split(" ")
+    host = None
+    if len(parts) == 3 and parts[0] in ctx.get("hosts", ()):
+        host, parts = parts[0], parts[1:]  # a top-hosts panel: "HOST SUBNET KEY"
     if len(parts) != 2 or parts[0] not in ctx["inst_of"]:
         return False, "series '%s' is not named 'SUBNET WHAT'" % name
     inst, key = ctx["inst_of"][parts[0]], parts[1]
     if key in COUNTERS:
-        total = sum(v * ctx["step_of"](vals, i) for i, (t, v) in enumerate(vals))
-        return None, (inst, key, total)
+        # A host's own series: its own reading intervals where the backend has them.
+        step = ctx.get("host_steps", {}).get(host, ctx["step_of"])
+        total = sum(v * step(vals, i) for i, (t, v) in enumerate(vals))
+        return None, ((host, inst) if host else inst, key, total)
     if key in RTT_KEYS:
         held = ctx["stored"](inst, key)
         odd = [v for _t, v in vals if not any(close(v, h, 1e-9) for h in held)]
@@ -551,14 +611,23 @@ def check_panel_results(where, panel, results, ctx, totals):
     if not check(nonnull, "%s: %d series with values" % (where, len(nonnull))):
         return
     names = []
+    tops = {}
     for name, points in nonnull:
         good, info = series_figures(panel, name, points, ctx)
         names.append(name)
         if good is None:
             inst, key, total = info
-            totals.setdefault((inst, key), total)
+            if isinstance(inst, tuple):  # top hosts: per host, and which hosts
+                tops.setdefault((inst[1], key), []).append(inst[0])
+                ctx["top_totals"].setdefault((inst[0], inst[1], key), total)
+            else:
+                totals.setdefault((inst, key), total)
         elif not good:
             fail("%s: %s" % (where, info))
+    for (inst, key), hosts in sorted(tops.items()):
+        want = top_hosts(ctx["by_host"], inst, key, TOP)
+        check(sorted(hosts) == sorted(want), "%s: top %d hosts by %s of %s: %s (the ground "
+              "truth's: %s)" % (where, TOP, key, inst, sorted(hosts), want))
     if panel.get("type") == "heatmap":
         numeric = [x for x in names if re.match(r"^[0-9.e+-]+$", x)]
         check(len(set(numeric)) == 27, "%s: 27 numeric rows %s .. %s"
@@ -566,12 +635,26 @@ def check_panel_results(where, panel, results, ctx, totals):
                  max(numeric, key=float, default=None)))
 
 
-def check_totals(what, totals, exp, tol):
+def check_dashboard_totals(what, totals, top_totals, by_host, tol, fleet_tol):
+    """totals: {host: {(inst, key): total}} of the per-host panels, "*" the fleet row's;
+    top_totals: {(host, inst, key): total} of the top-hosts panels."""
+    for h in sorted(by_host):
+        check_totals("%s, host %s" % (what, h), totals[h], by_host[h], tol)
+    check_totals("%s, fleet (%d hosts)" % (what, len(by_host)), totals["*"],
+                 fleet_sum(by_host), fleet_tol, ("rx", "tx"))
+    for (host, inst, key), total in sorted(top_totals.items()):
+        want = by_host[host][inst][key]
+        check(close(total, want, tol, 0.05), "%s: top hosts: %s %s %s adds up to %.2f over "
+              "time; moved %d" % (what, host, inst, key, total, want))
+    check(top_totals, "%s: a top-hosts panel has series" % what)
+
+
+def check_totals(what, totals, exp, tol, keys=COUNTERS):
     for (inst, key), total in sorted(totals.items()):
         want = exp[inst][key]
         check(close(total, want, tol, 0.05),
               "%s: %s %s adds up to %.2f over time; moved %d" % (what, inst, key, total, want))
-    missing = [(i, k) for i in exp for k in COUNTERS if (i, k) not in totals]
+    missing = [(i, k) for i in exp for k in keys if (i, k) not in totals]
     check(not missing, "%s: every subnet's bytes, connections, retransmits are on a panel%s"
           % (what, "" if not missing else " (missing %s)" % missing[:4]))
 
@@ -605,12 +688,20 @@ def graphite_web(wdir, work):
 
 
 def graphite_dashboard(dash_file, wdir, work, csv_dir, expect_file):
-    exp = read_expect(expect_file)
+    """Every variable and target of the Graphite dashboard through graphite-web. Per-host
+    panels run for each host of EXPECT and must show that host's totals; panels with
+    $hosts (the fleet row) run with all of them and show the sums over hosts, and the
+    top-hosts panels the right hosts with their totals."""
+    global HOST
+    by_host = read_expect_hosts(expect_file)
+    hosts = sorted(by_host)
     dash = json.load(open(dash_file))
     client = graphite_web(wdir, work)
-    inst_of = {graphite_escape(i, "_"): i for i in exp}
+    insts = sorted({i for e in by_host.values() for i in e})
+    inst_of = {graphite_escape(i, "_"): i for i in insts}
     subnets = sorted(inst_of)
-    values = {"prefix": "", "host": HOST}
+    glob_of = lambda xs: xs[0] if len(xs) == 1 else "{%s}" % ",".join(xs)
+    values = {"prefix": "", "host": hosts[0], "hosts": glob_of(hosts), "top": str(TOP)}
 
     for var in dash["templating"]["list"]:
         if var["type"] != "query":
@@ -621,42 +712,49 @@ def graphite_dashboard(dash_file, wdir, work, csv_dir, expect_file):
         if var.get("regex"):
             rx = re.compile(var["regex"].strip("/"))
             found = [rx.match(t).group(1) for t in found if rx.match(t)]
-        want = [HOST] if var["name"] == "host" else subnets
+        want = hosts if var["name"] in ("host", "hosts") else subnets
         check(r.status_code == 200 and set(want) <= set(found),
               "graphite variable %s (%s): %s" % (var["name"], q, sorted(found)))
 
     # Graphite returns one point a second (retention 1s); the reading behind each point
-    # covered the interval collectd's csv writer shows (the first after start is short).
-    rows = csv_rows(csv_dir, "clients", "if_octets")
-    dt_of = {slot_of(rows[i][0]): rows[i][0] - rows[i - 1][0] for i in range(1, len(rows))}
-
-    def step_of(vals, i):
-        return dt_of.get(vals[i][0], 1.0)
+    # of a host covered the interval its csv writer shows (the first after start is
+    # short). Sums over hosts add readings of different hosts in one second: 1 s each.
+    dt_of = {}
+    for h in hosts:
+        HOST = h
+        rows = csv_rows(csv_dir, insts[0], "if_octets")
+        dt_of[h] = {slot_of(rows[i][0]): rows[i][0] - rows[i - 1][0]
+                    for i in range(1, len(rows))}
 
     w = Whisper(wdir)
-    ctx = {"inst_of": inst_of, "step_of": step_of,
+    ctx = {"inst_of": inst_of, "hosts": hosts, "by_host": by_host, "top_totals": {},
+           "host_steps": {h: (lambda vals, i, d=dt_of[h]: d.get(vals[i][0], 1.0))
+                          for h in hosts},
            "stored": lambda inst, key: set(
                (w.series(graphite_path("default", inst, "latency", key)) or {}).values())}
 
-    totals = {}
-    n = 0
-    for panel, choice, t, _renames in dashboard_targets(dash, subnets):
-        # "All": Grafana's {a,b,c} glob
-        values["subnet"] = choice[0] if len(choice) == 1 else "{%s}" % ",".join(choice)
+    def run(panel, t, h, choice, fleet):
+        global HOST
+        HOST = values["host"] = h
+        ctx["step_of"] = (lambda vals, i: 1.0) if fleet else ctx["host_steps"][h]
+        values["subnet"] = glob_of(choice)
         target = substitute(t["target"], values)
         r = client.get("/render", {"target": target, "format": "json",
                                    "from": "-15min", "until": "now"})
         if r.status_code != 200:
             fail("panel '%s': graphite-web answers %d to %s"
                  % (panel["title"], r.status_code, target))
-            continue
-        res = [(s["target"], [(p[1], p[0]) for p in s["datapoints"]])
-               for s in json.loads(r.content)]
-        n += 1
-        where = "panel '%s' %s (subnet %s)" % (panel["title"], t["refId"], values["subnet"])
-        check_panel_results(where, panel, res, ctx, totals if len(choice) == 1 else {})
+            return None
+        return [(s["target"], [(p[1], p[0]) for p in s["datapoints"]])
+                for s in json.loads(r.content)]
+
+    totals = {h: {} for h in hosts + ["*"]}
+    n = dashboard_queries(dash, "target", hosts, subnets, ctx, totals, run)
     check(n >= 10, "%d Graphite queries evaluated" % n)
-    check_totals("graphite dashboard", totals, exp, 0.01)
+    # Sums of other hosts' rates in one-second slots: a reading late by a few ms counts
+    # in the next slot, so the sum drifts a little further than one host's rate.
+    check_dashboard_totals("graphite dashboard", totals, ctx["top_totals"], by_host, 0.01,
+                           0.03)
 
 
 # ---- InfluxDB ----
@@ -885,19 +983,24 @@ def influx_regex(values):
 
 
 def influx_dashboard(dash_file, port, expect_file):
-    exp = read_expect(expect_file)
+    """Every variable and query of the InfluxDB dashboard over the HTTP API, per host and
+    for the fleet as graphite_dashboard does it."""
+    by_host = read_expect_hosts(expect_file)
+    hosts = sorted(by_host)
     dash = json.load(open(dash_file))
-    inst_of = {i: i for i in exp}
-    subnets = sorted(exp)
+    insts = sorted({i for e in by_host.values() for i in e})
+    inst_of = {i: i for i in insts}
+    subnets = insts
 
     for var in dash["templating"]["list"]:
         if var["type"] != "query":
             continue
-        q = substitute(var["query"], {"host": influx_regex([HOST])})
+        q = substitute(var["query"], {"host": influx_regex(hosts[:1]),
+                                      "hosts": influx_regex(hosts)})
         found = []
         for _n, _t, _c, rows in influx_series(port, "collectd", q):
             found += [r[1] for r in rows]
-        want = [HOST] if var["name"] == "host" else subnets
+        want = hosts if var["name"] in ("host", "hosts") else subnets
         check(set(want) <= set(found), "influxdb variable %s (%s): %s"
               % (var["name"], q, sorted(found)))
 
@@ -911,30 +1014,209 @@ def influx_dashboard(dash_file, port, expect_file):
                           "\"instance\" = '%s' AND \"type_instance\" = '%s'" % (inst, key))
         return {row[1] for row in r[0][3]} if r else set()
 
-    ctx = {"inst_of": inst_of, "step_of": step_of, "stored": stored}
+    ctx = {"inst_of": inst_of, "stored": stored, "hosts": hosts, "by_host": by_host,
+           "top_totals": {}}
 
-    totals = {}
-    n = 0
-    for panel, choice, t, renames in dashboard_targets(dash, subnets):
-        sub = {"host": influx_regex([HOST]), "subnet": influx_regex(choice),
-               "timeFilter": "time > now() - 15m", "__interval": "1s"}
+    def run(panel, t, h, choice, fleet):
+        renames = panel_renames(panel)
+        sub = {"host": influx_regex([h]), "hosts": influx_regex(hosts),
+               "subnet": influx_regex(choice), "top": str(TOP),
+               "timeFilter": "time > now() - 15m", "__interval": "1s", "__interval_ms": "1000"}
         q = substitute(t["query"], sub)
+        # Bytes per bucket scaled to per second ($__interval_ms) and table totals: each
+        # point stands for one bucket, not for the gap to the previous one.
+        ctx["step_of"] = (lambda vals, i: 1.0) if "__interval_ms" in t["query"] \
+            or t.get("resultFormat") == "table" else step_of
         try:
             s = influx_series(port, "collectd", q)
         except (OSError, RuntimeError) as e:
             fail("panel '%s': %s" % (panel["title"], e))
-            continue
+            return None
         res = []
-        for name, tags, _cols, rows in s:
+        for name, tags, cols, rows in s:
+            if t.get("resultFormat") == "table" and "host" in cols:
+                # top(): one row per host, named as the time series are
+                key = re.search(r'FROM "tcpsubnet_(rx|tx)"', q).group(1)
+                hi = cols.index("host")
+                for r in rows:
+                    res.append(("%s %s %s" % (r[hi], tags.get("instance", ""), key),
+                                [(r[0], r[1])]))
+                continue
             label = t.get("alias") or name
             for k, v in tags.items():
                 label = label.replace("$tag_" + k, v)
             res.append((renamed(label, renames), [(r[0], r[1]) for r in rows]))
-        n += 1
-        where = "panel '%s' %s (subnet %s)" % (panel["title"], t["refId"], sub["subnet"])
-        check_panel_results(where, panel, res, ctx, totals if len(choice) == 1 else {})
+        return res
+
+    totals = {h: {} for h in hosts + ["*"]}
+    n = dashboard_queries(dash, "query", hosts, subnets, ctx, totals, run)
     check(n >= 10, "%d InfluxQL queries evaluated" % n)
-    check_totals("influxdb dashboard", totals, exp, 1e-6)
+    check_dashboard_totals("influxdb dashboard", totals, ctx["top_totals"], by_host, 1e-6,
+                           1e-6)
+
+
+# ---- fleets (tests/e2e-fleet.sh) ----
+
+def fleet_wait(port, by_host, seconds):
+    """Until InfluxDB has every host's final byte counts (UDP, then a batch)."""
+    end = time.time() + float(seconds)
+    while time.time() < end:
+        try:
+            if all(influx_last(port, "collectd", "tcpsubnet_rx", "value", i,
+                               " AND \"host\" = '%s'" % h) == by_host[h][i]["rx"]
+                   for h in by_host for i in by_host[h]):
+                return True
+        except (OSError, RuntimeError):
+            pass
+        time.sleep(0.25)
+    return False
+
+
+def fleet_check(port, wdir, csv_dir, expect_file, docs, work):
+    """Per host exact counters in both stores and the csv files, nobody else's series,
+    and every fleet query of docs/backends.md against the ground truth."""
+    global HOST
+    by_host = read_expect_hosts(expect_file)
+    hosts = sorted(by_host)
+    check(fleet_wait(port, by_host, 20), "InfluxDB has every host's final rx within 20 s")
+    w = Whisper(wdir)
+    for h in hosts:
+        HOST = h
+        for inst in sorted(by_host[h]):
+            for key, (ctype, tinst) in COUNTERS.items():
+                want = by_host[h][inst][key]
+                field = "value"
+                meas = "tcpsubnet_" + key if ctype == "if_octets" else "tcpsubnet_value"
+                extra = " AND \"host\" = '%s'" % h
+                if tinst:
+                    extra += " AND \"type_instance\" = '%s'" % tinst
+                got_i = influx_last(port, "collectd", meas, field, inst, extra)
+                raw = w.series(graphite_path("raw", inst, ctype, tinst,
+                                             key if ctype == "if_octets" else None)) or {}
+                got_g = raw[max(raw)] if raw else None
+                rows = csv_rows(csv_dir, inst, csv_name(ctype, tinst))
+                got_c = rows[-1][1][1 if key == "tx" else 0] if rows else None
+                check(got_i == want and got_g == want and got_c == want,
+                      "%s %s %s: InfluxDB %s, Graphite (StoreRates false) %s, csv %s; moved %d"
+                      % (h, inst, key, got_i, got_g, got_c, want))
+
+    # Nobody else: the intruder (wrong password) and the central collectd itself.
+    tagged = set()
+    for _n, _t, _c, rows in influx_series(port, "collectd",
+                                          'SHOW TAG VALUES WITH KEY = "host"'):
+        tagged.update(r[1] for r in rows)
+    check(tagged == set(hosts), "InfluxDB: hosts %s, exactly the agents" % sorted(tagged))
+    tops = {d for d in os.listdir(wdir)}
+    raws = set(os.listdir(os.path.join(wdir, "raw"))) if "raw" in tops else set()
+    check(tops == set(hosts) | {"raw"} and raws == set(hosts),
+          "Graphite: hosts %s and raw.%s, exactly the agents" % (sorted(tops - {"raw"}),
+                                                                 sorted(raws)))
+
+    # The documented fleet queries, for every subnet (and host), against the truth.
+    client = graphite_web(wdir, work)
+    rows = docs_table(docs, "fleet")
+    check(len(rows) >= 3, "docs: %d fleet queries" % len(rows))
+    total = fleet_sum(by_host)
+    for question, influxql, graphite in (r[:3] for r in rows):
+        kind = "top" if "top" in question else "sum" if "all hosts" in question else "host"
+        for inst in sorted(total):
+            for h in hosts if kind == "host" else [None]:
+                sub = lambda q: q.replace("<subnet>", inst).replace("<host>", h or "") \
+                    .replace("<N>", str(TOP))
+                key = "rx" if "received from" in question else "tx"
+                if kind == "host":
+                    want = [by_host[h][inst][key]]
+                elif kind == "sum":
+                    want = [total[inst][key]]
+                else:
+                    want = [(x, by_host[x][inst][key]) for x in
+                            top_hosts(by_host, inst, key, TOP)]
+                # InfluxQL
+                got = []
+                for _n, tags, cols, rs in influx_series(port, "collectd", sub(influxql)):
+                    if kind == "top":
+                        hi = cols.index("host")
+                        got += [(r[hi], r[1]) for r in rs]
+                    else:
+                        got += [r[1] for r in rs]
+                got.sort(key=lambda x: -x[1] if isinstance(x, tuple) else 0)
+                check(got == want, "docs, %s (%s%s): InfluxQL gives %s, the truth %s"
+                      % (question, inst, " " + h if h else "", got, want))
+                # Graphite, through graphite-web's render code
+                r = client.get("/render", {"target": sub(graphite), "format": "json",
+                                           "from": "-15min", "until": "now"})
+                series = json.loads(r.content) if r.status_code == 200 else []
+                lasts = []
+                for srs in series:
+                    pts = [p[0] for p in srs["datapoints"] if p[0] is not None]
+                    lasts.append((srs["target"].split(".")[1], pts[-1] if pts else None))
+                if kind == "top":
+                    got = sorted(lasts, key=lambda x: -(x[1] or 0))
+                else:
+                    got = [v for _t, v in lasts]
+                check(got == want, "docs, %s (%s%s): Graphite gives %s, the truth %s"
+                      % (question, inst, " " + h if h else "", got, want))
+
+
+def proc_usage(pid, name):
+    """CPU seconds and memory of a running process, for the sizing figures."""
+    with open("/proc/%s/stat" % pid) as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    tick = os.sysconf("SC_CLK_TCK")
+    cpu = (int(fields[11]) + int(fields[12])) / tick
+    mem = {}
+    with open("/proc/%s/status" % pid) as f:
+        for line in f:
+            if line.startswith(("VmRSS:", "VmHWM:")):
+                mem[line.split(":")[0]] = int(line.split()[1])
+    print("usage: %s: %.2f CPU seconds, RSS %d KiB (peak %d KiB)"
+          % (name, cpu, mem.get("VmRSS", 0), mem.get("VmHWM", 0)))
+    return 0
+
+
+def du(top):
+    n = 0
+    for root, _dirs, files in os.walk(top):
+        for f in files:
+            n += os.path.getsize(os.path.join(root, f))
+    return n
+
+
+def store_usage(port, influx_dir, wdir):
+    """Points, series and bytes on disk of both stores, for the sizing figures."""
+    points = 0
+    for _n, _t, cols, rows in influx_series(port, "collectd", 'SELECT count("value") FROM '
+                                            '/^tcpsubnet_/'):
+        points += sum(r[1] for r in rows)
+    series = 0
+    for _n, _t, _c, rows in influx_series(port, "collectd", "SHOW SERIES"):
+        series += len(rows)
+    print("usage: InfluxDB: %d series, %d points, %d bytes on disk (data %d, wal %d)"
+          % (series, points, du(influx_dir), du(os.path.join(influx_dir, "data")),
+             du(os.path.join(influx_dir, "wal"))))
+    files = sum(len([f for f in fs if f.endswith(".wsp")]) for _r, _d, fs in os.walk(wdir))
+    print("usage: Graphite: %d whisper files, %d bytes" % (files, du(wdir)))
+    return 0
+
+
+def agent_usage(host_dir):
+    """Values per interval of one agent (its csv files: one per identifier) and what its
+    network plugin sent (ReportStats: bytes, values)."""
+    ids = {re.sub(r"-\d{4}-\d\d-\d\d$", "", os.path.relpath(p, host_dir))
+           for p in glob.glob(os.path.join(host_dir, "*", "*"))}
+    plugin = sum(1 for i in ids if i.startswith("tcpsubnet"))
+
+    def last(name, col):
+        rows = [ln.strip().split(",") for p in sorted(glob.glob(os.path.join(
+            host_dir, "network", name + "-2*"))) for ln in open(p) if not ln.startswith("e")]
+        return float(rows[-1][col]) if rows else 0.0
+    sent = last("if_octets", 2)
+    values = last("total_values-send-accepted", 1)
+    print("usage: agent %s: %d tcpsubnet values per interval (%d identifiers in all); "
+          "network plugin sent %d bytes for %d values (%.1f bytes per value)"
+          % (os.path.basename(host_dir), plugin, len(ids), sent, values,
+             sent / values if values else 0))
+    return 0
 
 
 # ---- Prometheus (write_prometheus, scraped by a prometheus server) ----
@@ -1265,12 +1547,12 @@ def prom_dashboard(dash_file, port, expect_file, start):
     ctx = {"inst_of": {i: i for i in exp}, "step_of": lambda vals, i: 1.0,
            "stored": lambda inst, key: held.get((inst, key), set())}
 
-    totals = {}
-    n, rates, rate_bad = 0, 0, []
+    rates, rate_bad = [0], []
     end = time.time()
-    # Grafana's $__interval for a 1 s step; $__rate_interval is then
-    # max($__interval + scrape interval, 4 x scrape interval) = 4 s.
-    for panel, choice, t, renames in dashboard_targets(dash, subnets):
+
+    def run(panel, t, _h, choice, _fleet):
+        # Grafana's $__interval for a 1 s step; $__rate_interval is then
+        # max($__interval + scrape interval, 4 x scrape interval) = 4 s.
         sub = dict(values, subnet=prom_regex(choice), __interval="1s", __rate_interval="4s")
         q = substitute(t["expr"], sub)
         try:
@@ -1278,7 +1560,7 @@ def prom_dashboard(dash_file, port, expect_file, start):
                                                   "step": 1})
         except (OSError, RuntimeError) as e:
             fail("panel '%s': %s" % (panel["title"], e))
-            continue
+            return None
         res = []
         m = re.match(r"^rate\((\w+)\{.*\}\[(\d+)s\]\)$", q)
         for r in data["result"]:
@@ -1288,7 +1570,7 @@ def prom_dashboard(dash_file, port, expect_file, start):
                 series = raw.get(prom_key(dict(r["metric"], __name__=m.group(1))), [])
                 for x, v in r["values"]:
                     want = prom_rate(series, float(x), float(m.group(2)))
-                    rates += 1
+                    rates[0] += 1
                     if want is None or not close(float(v), want, 1e-9, 1e-9):
                         rate_bad.append((q, x, v, want))
             label = re.sub(r"\{\{ *(\w+) *\}\}",
@@ -1296,13 +1578,15 @@ def prom_dashboard(dash_file, port, expect_file, start):
                            t.get("legendFormat", ""))
             pts = [(float(x), None if v in ("NaN", "+Inf", "-Inf") else float(v))
                    for x, v in r["values"]]
-            res.append((renamed(label, renames), pts))
-        n += 1
-        where = "panel '%s' %s (subnet %s)" % (panel["title"], t["refId"], sub["subnet"])
-        check_panel_results(where, panel, res, ctx, totals if len(choice) == 1 else {})
+            res.append((renamed(label, panel_renames(panel)), pts))
+        return res
+
+    by_host = {HOST: {}}
+    n = dashboard_queries(dash, "expr", [HOST], subnets, ctx, by_host, run)
+    totals = by_host[HOST]
     check(n >= 10, "%d PromQL queries evaluated" % n)
-    check(rates and not rate_bad, "%d points of the rate panels are rate() of the stored "
-          "counters over their window%s" % (rates, "" if not rate_bad else
+    check(rates[0] and not rate_bad, "%d points of the rate panels are rate() of the stored "
+          "counters over their window%s" % (rates[0], "" if not rate_bad else
                                               ", not: %s" % rate_bad[:3]))
     # Summed over time the rate panels do not add up to what moved: rate() extrapolates
     # each window from the readings inside it, which a scrape now and then misses
@@ -1362,9 +1646,15 @@ def main(argv):
         return prom_wait(*args)
     if cmd == "prom-wait-up":
         return prom_wait_up(*args)
+    if cmd == "proc-usage":
+        return proc_usage(*args)
+    if cmd == "store-usage":
+        return store_usage(*args)
+    if cmd == "agent-usage":
+        return agent_usage(*args)
     funcs = {"graphite": graphite_check, "graphite-dashboard": graphite_dashboard,
              "influx": influx_check, "influx-dashboard": influx_dashboard,
-             "influx-storerates-false": influx_storerates_false,
+             "influx-storerates-false": influx_storerates_false, "fleet": fleet_check,
              "prom": prom_check, "prom-dashboard": prom_dashboard,
              "prom-storerates": prom_storerates}
     if cmd not in funcs:
