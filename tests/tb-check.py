@@ -1629,29 +1629,17 @@ def prom_storerates(rates_file, main_file, inst, tx, rx):
 
 def main(argv):
     cmd, args = argv[1], argv[2:]
-    if cmd == "whisper-settle":
-        return whisper_settle(*args)
     if cmd == "influx-query":
         print(json.dumps(influx_query(*args)))
         return 0
-    if cmd == "influx-wait":
-        return influx_wait(*args)
-    if cmd == "influx-wait-rows":
-        return influx_wait_rows(*args)
-    if cmd == "prom-scrape":
-        return prom_scrape(*args)
-    if cmd == "prom-scrape-until":
-        return prom_scrape_until(*args)
-    if cmd == "prom-wait":
-        return prom_wait(*args)
-    if cmd == "prom-wait-up":
-        return prom_wait_up(*args)
-    if cmd == "proc-usage":
-        return proc_usage(*args)
-    if cmd == "store-usage":
-        return store_usage(*args)
-    if cmd == "agent-usage":
-        return agent_usage(*args)
+    # Commands whose return value is the exit status (waits, readers, usage figures).
+    direct = {"whisper-settle": whisper_settle, "influx-wait": influx_wait,
+              "influx-wait-rows": influx_wait_rows, "prom-scrape": prom_scrape,
+              "prom-scrape-until": prom_scrape_until, "prom-wait": prom_wait,
+              "prom-wait-up": prom_wait_up, "proc-usage": proc_usage,
+              "store-usage": store_usage, "agent-usage": agent_usage}
+    if cmd in direct:
+        return direct[cmd](*args)
     funcs = {"graphite": graphite_check, "graphite-dashboard": graphite_dashboard,
              "influx": influx_check, "influx-dashboard": influx_dashboard,
              "influx-storerates-false": influx_storerates_false, "fleet": fleet_check,
