@@ -1523,7 +1523,7 @@ def prom_dashboard(dash_file, port, expect_file, start):
     exp = read_expect(expect_file)
     dash = json.load(open(dash_file))
     subnets = sorted(exp)
-    values = {"host": prom_regex([HOST])}
+    values = {"host": prom_regex([HOST]), "hosts": prom_regex([HOST]), "top": str(TOP)}
 
     for var in dash["templating"]["list"]:
         if var["type"] != "query":
@@ -1533,7 +1533,7 @@ def prom_dashboard(dash_file, port, expect_file, start):
         found = []
         if m:
             found = prom_api(port, "label/%s/values" % m.group(2), {"match[]": m.group(1)})
-        want = [HOST] if var["name"] == "host" else subnets
+        want = [HOST] if var["name"] in ("host", "hosts") else subnets
         check(m and set(want) <= set(found), "prometheus variable %s (%s): %s"
               % (var["name"], q, sorted(found)))
 
@@ -1544,8 +1544,10 @@ def prom_dashboard(dash_file, port, expect_file, start):
         if labels["__name__"] == "collectd_tcpsubnet_latency":
             held.setdefault((labels["tcpsubnet"], labels["type"]), set()).update(
                 v for _t, v in samples)
+    # One host here: the fleet row's sums and top hosts are that host's figures.
     ctx = {"inst_of": {i: i for i in exp}, "step_of": lambda vals, i: 1.0,
-           "stored": lambda inst, key: held.get((inst, key), set())}
+           "stored": lambda inst, key: held.get((inst, key), set()),
+           "hosts": [HOST], "by_host": {HOST: exp}, "top_totals": {}}
 
     rates, rate_bad = [0], []
     end = time.time()
@@ -1554,10 +1556,16 @@ def prom_dashboard(dash_file, port, expect_file, start):
         # Grafana's $__interval for a 1 s step; $__rate_interval is then
         # max($__interval + scrape interval, 4 x scrape interval) = 4 s.
         sub = dict(values, subnet=prom_regex(choice), __interval="1s", __rate_interval="4s")
+        sub["__range"] = "%ds" % round(end - float(start))
         q = substitute(t["expr"], sub)
         try:
-            data = prom_api(port, "query_range", {"query": q, "start": start, "end": end,
-                                                  "step": 1})
+            if t.get("instant"):  # a table: one value per series at the range's end
+                data = prom_api(port, "query", {"query": q, "time": end})
+                for r in data["result"]:
+                    r["values"] = [r["value"]]
+            else:
+                data = prom_api(port, "query_range", {"query": q, "start": start, "end": end,
+                                                      "step": 1})
         except (OSError, RuntimeError) as e:
             fail("panel '%s': %s" % (panel["title"], e))
             return None
@@ -1581,26 +1589,32 @@ def prom_dashboard(dash_file, port, expect_file, start):
             res.append((renamed(label, panel_renames(panel)), pts))
         return res
 
-    by_host = {HOST: {}}
-    n = dashboard_queries(dash, "expr", [HOST], subnets, ctx, by_host, run)
-    totals = by_host[HOST]
+    panel_totals = {HOST: {}, "*": {}}
+    n = dashboard_queries(dash, "expr", [HOST], subnets, ctx, panel_totals, run)
     check(n >= 10, "%d PromQL queries evaluated" % n)
     check(rates[0] and not rate_bad, "%d points of the rate panels are rate() of the stored "
           "counters over their window%s" % (rates[0], "" if not rate_bad else
                                               ", not: %s" % rate_bad[:3]))
     # Summed over time the rate panels do not add up to what moved: rate() extrapolates
     # each window from the readings inside it, which a scrape now and then misses
-    # (78 .. 112 % of the totals were seen). So: the right series are on the panels,
-    # moving when something moved and only then.
-    for (inst, key), total in sorted(totals.items()):
+    # (78 .. 112 % of the totals were seen); increase() over the range, the top hosts'
+    # figure, likewise. So: the right series are on the panels, moving when something
+    # moved and only then.
+    sums = [("", inst, key, total) for (inst, key), total in panel_totals[HOST].items()]
+    sums += [("fleet ", inst, key, total) for (inst, key), total in panel_totals["*"].items()]
+    sums += [("top hosts, %s " % h, inst, key, total)
+             for (h, inst, key), total in ctx["top_totals"].items()]
+    for what, inst, key, total in sorted(sums):
         want = exp[inst][key]
-        check((total > 0) == (want > 0), "prometheus dashboard: %s %s: rate x step sums to "
-              "%.2f (%.0f %%); moved %d" % (inst, key, total,
-                                            100 * total / want if want else 100, want))
-    missing = [(i, k) for i in exp for k in COUNTERS if (i, k) not in totals]
-    check(not missing, "prometheus dashboard: every subnet's bytes, connections, "
-          "retransmits are on a panel%s" % ("" if not missing else " (missing %s)"
-                                              % missing[:4]))
+        check((total > 0) == (want > 0), "prometheus dashboard: %s%s %s: %.2f (%.0f %%); "
+              "moved %d" % (what, inst, key, total, 100 * total / want if want else 100, want))
+    for what, keys in (("", COUNTERS), ("fleet ", ("rx", "tx"))):
+        have = panel_totals[HOST if not what else "*"]
+        missing = [(i, k) for i in exp for k in keys if (i, k) not in have]
+        check(not missing, "prometheus dashboard: %severy subnet's %s on a panel%s"
+              % (what, "bytes" if what else "bytes, connections, retransmits",
+                 "" if not missing else " (missing %s)" % missing[:4]))
+    check(ctx["top_totals"], "prometheus dashboard: a top-hosts panel has series")
 
 
 def prom_storerates(rates_file, main_file, inst, tx, rx):
