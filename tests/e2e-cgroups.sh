@@ -13,13 +13,12 @@
 . "$top_srcdir/tests/backends.sh"
 ts_require_bpf
 ts_tmpdir
-command -v carbon-cache >/dev/null || ts_skip "graphite-carbon is not installed (scripts/deps)"
-command -v whisper-fetch >/dev/null || ts_skip "whisper-fetch is not installed (scripts/deps)"
-command -v influxd >/dev/null || ts_skip "influxdb is not installed (scripts/deps)"
-command -v curl >/dev/null || ts_skip "curl is not installed (scripts/deps)"
+command -v carbon-cache >/dev/null || ts_skip "graphite-carbon is not installed (scripts/deps --test)"
+command -v whisper-fetch >/dev/null || ts_skip "python3-whisper is not installed (scripts/deps --test)"
+command -v influxd >/dev/null || ts_skip "influxdb is not installed (scripts/deps --test)"
 [ -f /usr/lib/collectd/write_prometheus.so ] || ts_skip "write_prometheus.so is missing"
 ldd /usr/lib/collectd/write_prometheus.so | grep -q "not found" &&
-	ts_skip "write_prometheus needs libmicrohttpd12 and libprotobuf-c1 (scripts/deps)"
+	ts_skip "write_prometheus needs libmicrohttpd12 and libprotobuf-c1 (scripts/deps --test)"
 ts_cgroup_tree "e2e$$"
 T=${TS_CGDIR#"$TS_CGROOT"}
 mkdir -p "$TS_CGDIR/web" "$TS_CGDIR/pods/app.service"
@@ -84,7 +83,9 @@ done
 sleep 1.2
 
 # Prometheus: scraped while collectd runs.
-curl -s "http://127.0.0.1:$prom/metrics" >"$TS_TMP/metrics" || ts_fail "no /metrics on $prom"
+"$TB_PYTHON" -c 'import sys, urllib.request
+sys.stdout.write(urllib.request.urlopen("http://127.0.0.1:%s/metrics" % sys.argv[1], timeout=10).read().decode())' \
+	"$prom" >"$TS_TMP/metrics" || ts_fail "no /metrics on port $prom"
 prom_value() { # METRIC LABEL-VALUE: the sample of that metric with tcpsubnet="LABEL-VALUE"
 	awk -v m="$1" -v l="tcpsubnet=\"$2\"" 'index($0, m "{") == 1 && index($0, l) { print $2 + 0 }' \
 		"$TS_TMP/metrics"
