@@ -76,17 +76,7 @@ traffic() {
 	"$TS_TRAFFIC" --server-netns "$ns" --client-netns "$ns" --client-cgroup "$TS_CGDIR/$c" \
 		--server-cgroup "$TS_CGDIR/$s" "$@"
 }
-# wait_cycle: until a read cycle that started after now has been written.
-wait_cycle() {
-	local at i last
-	at=$(date +%s)
-	for i in $(seq 1 100); do
-		last=$(ts_csv_last "$d" "other~srv" | cut -d' ' -f1 | cut -d. -f1)
-		[ -n "$last" ] && [ "$last" -gt "$at" ] && break
-		sleep 0.1
-	done
-	sleep 1.2
-}
+wait_cycle() { ts_csv_wait_cycle "$d" "other~srv"; }
 check() { # INSTANCE "RX TX"
 	local got
 	got=$(ts_csv_last "$d" "$1" | cut -d' ' -f2-)

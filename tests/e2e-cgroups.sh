@@ -74,13 +74,7 @@ line=$("$TS_TRAFFIC" --server-netns "$ns" --client-netns "$ns" --listen 198.18.2
 	--client-cgroup "$TS_CGDIR/pods/app.service" --bytes 300007 --reply-bytes 100003) ||
 	{ ts_fail "traffic failed"; exit 1; }
 c=$(ts_field "$line" c2s) s=$(ts_field "$line" s2c)
-done_at=$(date +%s)
-for i in $(seq 1 100); do
-	last=$(ts_csv_last "$d" "app.service~srv" | cut -d' ' -f1 | cut -d. -f1)
-	[ -n "$last" ] && [ "$last" -gt "$done_at" ] && break
-	sleep 0.1
-done
-sleep 1.2
+ts_csv_wait_cycle "$d" "app.service~srv"
 
 # Prometheus: scraped while collectd runs.
 "$TB_PYTHON" -c 'import sys, urllib.request

@@ -234,6 +234,19 @@ ts_csv_last() {
 	cat "$1"/csv/tstest/tcpsubnet-"$inst"/if_octets-* 2>/dev/null | tail -n 1 | tr , ' '
 }
 
+# ts_csv_wait_cycle DIR INSTANCE: waits until INSTANCE's CSV has a reading from a read
+# cycle that started after now, then 1.2 s more (the cycle's other values, a flush).
+ts_csv_wait_cycle() {
+	local at i last
+	at=$(date +%s)
+	for i in $(seq 1 100); do
+		last=$(ts_csv_last "$1" "$2" | cut -d' ' -f1 | cut -d. -f1)
+		[ -n "$last" ] && [ "$last" -gt "$at" ] && break
+		sleep 0.1
+	done
+	sleep 1.2
+}
+
 # ts_delay_link NAME NS_A ADDR4_A ADDR6_A NS_B ADDR4_B ADDR6_B DELAY_MS [ts-delay opts]:
 # two namespaces joined by tests/ts-delay (a tun relay holding each packet DELAY_MS),
 # so TCP between ADDR_A and ADDR_B sees an RTT of about 2 x DELAY_MS. The relay is
