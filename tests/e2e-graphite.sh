@@ -16,13 +16,11 @@
 #   returns series with values, and its rate panels add up to what moved.
 . "${top_srcdir:-$(dirname "$0")/..}/tests/lib.sh"
 . "$top_srcdir/tests/backends.sh"
-ts_require_bpf
-ts_tmpdir
-[ -c /dev/net/tun ] || ts_skip "/dev/net/tun is missing"
-command -v carbon-cache >/dev/null || ts_skip "graphite-carbon is not installed (scripts/deps)"
-"$TB_PYTHON" -c "import whisper" 2>/dev/null || ts_skip "python3-whisper is not installed (scripts/deps)"
+tb_require
+command -v carbon-cache >/dev/null || ts_skip "graphite-carbon is not installed (scripts/deps --test)"
+"$TB_PYTHON" -c "import whisper" 2>/dev/null || ts_skip "python3-whisper is not installed (scripts/deps --test)"
 "$TB_PYTHON" -c "import django, graphite" 2>/dev/null ||
-	ts_skip "graphite-web is not installed (scripts/deps)"
+	ts_skip "graphite-web is not installed (scripts/deps --test)"
 
 g=$TS_TMP/graphite
 tb_start_carbon "$g"

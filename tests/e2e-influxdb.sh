@@ -17,10 +17,8 @@
 #   values, and its rate panels add up to what moved.
 . "${top_srcdir:-$(dirname "$0")/..}/tests/lib.sh"
 . "$top_srcdir/tests/backends.sh"
-ts_require_bpf
-ts_tmpdir
-[ -c /dev/net/tun ] || ts_skip "/dev/net/tun is missing"
-command -v influxd >/dev/null || ts_skip "influxdb is not installed (scripts/deps)"
+tb_require
+command -v influxd >/dev/null || ts_skip "influxdb is not installed (scripts/deps --test)"
 [ -r /usr/share/collectd/types.db ] || ts_skip "collectd's types.db is missing"
 
 x=$TS_TMP/influxdb
