@@ -13,7 +13,7 @@
 
 # generated: reads paths, prints those that are generated files.
 generated() {
-	grep -E '(^|/)(configure|configure~|config\.status|config\.log|libtool|aclocal\.m4|stamp-h[0-9]*|Makefile|Makefile\.in|ts-config\.h|ts-config\.h\.in~?|config\.h|config\.h\.in~?)$|(^|/)(autom4te\.cache|build-aux|\.libs|\.deps|_build)/|^m4/(libtool|ltoptions|ltsugar|ltversion|lt~obsolete)\.m4$|\.(o|lo|la|a|so|skel\.h|trs|log|deb|changes|buildinfo|tar\.gz|tar\.xz)$|~$|^debian/(collectd-tcpsubnet|\.debhelper|tmp)/|^debian/(files|debhelper-build-stamp|.*\.substvars|.*\.debhelper\.log)$|^tests/(check_tsconf|check_tshist|check_badconf|ts-probe|ts-traffic|ts-delay|ts-stream|san-control|.*-san)$|^tests/fuzz/fuzz-(config|names)$|^bench/ts-bench$'
+	grep -E '(^|/)(configure|configure~|config\.status|config\.log|libtool|aclocal\.m4|stamp-h[0-9]*|Makefile|Makefile\.in|ts-config\.h|ts-config\.h\.in~?|config\.h|config\.h\.in~?)$|(^|/)(autom4te\.cache|build-aux|\.libs|\.deps|_build)/|^m4/(libtool|ltoptions|ltsugar|ltversion|lt~obsolete)\.m4$|\.(o|lo|la|a|so|skel\.h|trs|log|deb|changes|buildinfo|tar\.gz|tar\.xz)$|~$|^debian/(collectd-tcpsubnet|\.debhelper|tmp)/|^debian/(files|debhelper-build-stamp|.*\.substvars|.*\.debhelper\.log)$|^tests/(check_[a-z]+|ts-[a-z]+|san-control|.*-san)$|(^|/)__pycache__/|\.py[co]$|^tests/fuzz/fuzz-(config|names)$|^bench/ts-bench$'
 }
 
 # The matcher itself: every kind of generated file is caught, no source file is.
@@ -34,6 +34,8 @@ tests/fuzz/fuzz-config
 collectd-tcpsubnet-0.1.0.tar.gz
 debian/files
 debian/collectd-tcpsubnet/DEBIAN/control
+tests/__pycache__/tb-check.cpython-311.pyc
+tests/ts-blockers
 EOF
 want=$(wc -l <"${TMPDIR:-/tmp}/tree-clean.$$")
 got=$(generated <"${TMPDIR:-/tmp}/tree-clean.$$" | wc -l)
