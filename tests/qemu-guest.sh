@@ -8,7 +8,26 @@
 # packet 5 ms and drops some data (tests/ts-delay), and checks each metric family
 # against that ground truth, with the same helpers and expectation rules as the host
 # tests (tests/lib.sh). Modes this kernel cannot support must be refused with the
-# plugin's one-line error.
+# plugin's one-line error. In the same collectd run, two whole-run checks that are
+# columns of tests/qemu-families.list like the families:
+#   rawsock  while the namespace's flows run, a raw socket (AF_INET and AF_INET6,
+#            SOCK_RAW, IPPROTO_TCP; ts-stress --raw) reads copies of their packets: it
+#            must read some, and every subnet's bytes stay exact ("other" 0 0).
+#   stress   after the flows, ts-stress runs 8 client/server process pairs at once (16
+#            processes on 2 vCPUs), 2,000,000 bytes per client in 64-byte writes, read
+#            with 4093-byte reads, and 1,000,000 bytes back from every server, between
+#            subnets "st" (servers) and "sc" (clients). Their rx/tx and connections
+#            must be exact, and the plugin's own count of missed events (derive
+#            lost-events of the empty plugin instance) tells whether it knows:
+#              pass     exact, lost-events 0
+#              lossy:N  a forced mode known to lose events on this kernel (fentry or
+#                       tracepoint on a preemptible kernel: BPF trampolines skip a
+#                       program that is already running on the CPU) reported N lost
+#                       events and logged its warning; not a failure
+#              FAIL:... anything else: auto not exact or not lost-events 0 (FAIL:lost,
+#                       FAIL:inexact), figures off while lost-events says 0 (FAIL:hidden:
+#                       the plugin hid a loss), no lost-events value at all (FAIL:nolost
+#                       or FAIL:inexact), loss without its warning (FAIL:nowarn)
 #
 # Everything it finds goes to the serial console as lines the host parses:
 #   RESULT env KEY VALUE...            what this kernel has
@@ -27,6 +46,9 @@ export PATH=/usr/bin:/usr/sbin:/bin
 ip() { /usr/bin/ip "$@"; }
 mount -t sysfs sysfs /sys
 mount -t devtmpfs devtmpfs /dev
+# The lockdown mode and the preemption model (both may refuse to be read).
+mount -t securityfs securityfs /sys/kernel/security 2>/dev/null
+mount -t debugfs debugfs /sys/kernel/debug 2>/dev/null
 mount -t tmpfs tmpfs /tmp
 mount -t tmpfs tmpfs /run
 exec </dev/null >/dev/console 2>&1
@@ -46,6 +68,7 @@ finish() {
 }
 
 top_srcdir=/ts top_builddir=/ts/build COLLECTD=/usr/sbin/collectd
+TS_STRESS=/ts/build/tests/ts-stress
 export top_srcdir top_builddir COLLECTD TMPDIR=/tmp
 # shellcheck source=tests/lib.sh
 . /ts/tests/lib.sh
@@ -76,13 +99,42 @@ tun=no
 [ -c /dev/net/tun ] && tun=yes
 result env features "btf=yes sock_send_length_tp=$tp tcp_sendpage=$sendpage" \
 	"kprobes=$kprobes ftrace_direct=$ftrace_direct tun=$tun"
+result env cmdline "$(cat /proc/cmdline)"
+# "none [integrity] confidentiality": the mode in brackets is in force.
+lockdown=none
+if [ -r /sys/kernel/security/lockdown ]; then
+	result env lockdown "$(cat /sys/kernel/security/lockdown)"
+	lockdown=$(sed -n 's/.*\[\(.*\)\].*/\1/p' /sys/kernel/security/lockdown)
+else
+	result env lockdown "no /sys/kernel/security/lockdown (no lockdown LSM)"
+fi
+# The preemption model in force: debugfs shows the PREEMPT_DYNAMIC choice, "none
+# voluntary (full)" (lockdown hides it); else a preempt= boot argument; else the
+# kernel's configured one (the host harness puts the kernel's config in /ts).
+preempt=$(sed -n 's/.*(\([a-z]*\)).*/\1/p' /sys/kernel/debug/sched/preempt 2>/dev/null)
+[ -n "$preempt" ] || preempt=$(tr ' ' '\n' </proc/cmdline | sed -n 's/^preempt=//p' | tail -n 1)
+if [ -z "$preempt" ]; then
+	case $(grep -x 'CONFIG_PREEMPT\(_RT\|_VOLUNTARY\|_NONE\)\?=y' /ts/kernel.config 2>/dev/null) in
+	*PREEMPT_RT=y*) preempt=rt ;;
+	*PREEMPT=y*) preempt=full ;;
+	*VOLUNTARY=y*) preempt=voluntary ;;
+	*NONE=y*) preempt=none ;;
+	*) preempt=unknown ;;
+	esac
+fi
+grep -qx 'CONFIG_PREEMPT_RT=y' /ts/kernel.config 2>/dev/null && preempt=rt
+# Modes known to lose events here: the trampoline-run ones on a preemptible kernel.
+lossy_modes=""
+case $preempt in full | rt) lossy_modes="fentry tracepoint" ;; esac
+result env preempt "$preempt (modes that may lose events here: ${lossy_modes:-none})"
 
 # expect_mode MODE: "works" or "refused" on this kernel, by the rules of docs/DESIGN.md.
 expect_mode() {
 	case $1 in
 	tracepoint) [ $tp = yes ] && echo works || echo refused ;;
 	fentry) [ $ftrace_direct = yes ] && echo works || echo refused ;;
-	kprobe) [ $kprobes = yes ] && echo works || echo refused ;;
+	# Lockdown's confidentiality mode refuses kprobes (LOCKDOWN_KPROBES).
+	kprobe) [ $kprobes = yes ] && [ "$lockdown" != confidentiality ] && echo works || echo refused ;;
 	*) echo works ;;
 	esac
 }
@@ -101,7 +153,8 @@ result env auto "order=$(echo $auto_order | tr ' ' ,) expected=${auto_want:-none
 # ---- the traffic and the subnets it is classified into ----
 ts_tmpdir
 ns=tsq
-ts_netns "$ns" 198.18.112.1 198.18.113.1 198.18.114.1 2001:db8:112::1 2001:db8:113::1
+ts_netns "$ns" 198.18.112.1 198.18.113.1 198.18.114.1 198.18.115.1 198.18.116.1 \
+	2001:db8:112::1 2001:db8:113::1
 # "m" is written as an IPv4-mapped IPv6 prefix: it must match plain IPv4 peers too.
 cat >"$TS_TMP/subnets" <<'CONF'
   <Subnet "a">
@@ -123,9 +176,19 @@ cat >"$TS_TMP/subnets" <<'CONF'
     Prefix "198.18.121.0/24"
     Prefix "2001:db8:121::/48"
   </Subnet>
+  <Subnet "st">
+    Prefix "198.18.115.0/24"
+  </Subnet>
+  <Subnet "sc">
+    Prefix "198.18.116.0/24"
+  </Subnet>
   ReportUnmatched true
 CONF
+# The flows' subnets; "st" (stress servers) and "sc" (stress clients) are the stress
+# check's alone.
 SUBNETS="a b m rc rs other"
+# ts-stress: pairs, bytes per client (64-byte writes), bytes back per server.
+STRESS="--listen 198.18.115.1 --bind 198.18.116.1 --pairs 8 --bytes 2000000 --reply-bytes 1000000"
 # The relay: one-way delay in ms, and its drops of client data (A to B) that force
 # retransmissions. RTT through it is at least twice the delay.
 RELAY_MS=5
@@ -300,6 +363,75 @@ check_family_retransmits() {
 	fi
 }
 
+# rawsock: the raw-socket reader read packet copies of the namespace's flows while they
+# ran, and the bytes are still exact everywhere ("other", where an unconnected raw
+# socket's bytes would land, 0 0).
+check_family_rawsock() {
+	local d=$1 raw n
+	raw=$(grep raw_bytes= "$TS_TMP/raw.out" 2>/dev/null)
+	if [ -z "$raw" ]; then
+		st=FAIL why="the raw-socket reader did not run: $(tr '\n' ' ' <"$TS_TMP/raw.err")"
+		return
+	fi
+	n=$(ts_field "$raw" raw_bytes)
+	if [ "${n:-0}" -le 0 ]; then
+		st=FAIL why="the raw sockets read nothing, so this proves nothing: $raw"
+		return
+	fi
+	check_family_bytes "$d"
+	if [ "$st" = pass ]; then
+		why="$raw while the flows ran; every subnet exact, other $(csv_last "$d" other if_octets)"
+	else
+		why="$raw while the flows ran;$why"
+	fi
+}
+
+# stress: the rules are in the header of this file. MODE is the attach mode of the run.
+check_family_stress() {
+	local d=$1 mode=$2 s want got bad="" figures="" c lost warn
+	if [ -s "$TS_TMP/stress.failed" ]; then
+		st=FAIL why="ts-stress failed: $(head -n 1 "$TS_TMP/stress.failed")"
+		return
+	fi
+	for s in st sc; do
+		want=$(ts_sum "$TS_TMP/stress.expect" | awk -v s="$s" '$1 == s { print $2, $3 }')
+		got=$(csv_last "$d" "$s" if_octets)
+		figures="$figures $s rx tx '$got' of '$want';"
+		[ "$want" = "$got" ] || bad="$bad $s rx tx $(echo "${got:-0 0} $want" |
+			awk '{ printf "%+.2f%% %+.2f%%", ($1 - $3) * 100 / $3, ($2 - $4) * 100 / $4 }');"
+	done
+	if [ "$(fam_state connections)" != unknown ]; then
+		for c in "st opened-active $STRESS_PAIRS" "sc opened-passive $STRESS_PAIRS" \
+			"st closed $STRESS_PAIRS" "sc closed $STRESS_PAIRS" "st opened-passive 0" \
+			"sc opened-active 0"; do
+			# shellcheck disable=SC2086
+			set -- $c
+			got=$(csv_last "$d" "$1" "connections-$2")
+			[ "${got:-0}" = "$3" ] || bad="$bad $1 connections-$2 want $3 got '$got';"
+		done
+	fi
+	lost=$(cat /dev/null "$d"/csv/tstest/tcpsubnet/derive-lost-events-* 2>/dev/null |
+		grep -v '^epoch' | tail -n 1 | cut -d, -f2)
+	warn=$(grep -i 'tcpsubnet plugin: .*lost' "$d/collectd.log" | head -n 1 | sed 's/.*tcpsubnet plugin: //')
+	if [ -z "$lost" ]; then
+		st=FAIL:nolost
+		[ -z "$bad" ] || st=FAIL:inexact
+		why="no derive lost-events in the empty plugin instance;$figures$bad"
+	elif [ "$lost" = 0 ]; then
+		if [ -z "$bad" ]; then
+			st=pass why="exact, lost-events 0:$figures"
+		else
+			st=FAIL:hidden why="lost-events 0 but not exact:$bad$figures"
+		fi
+	elif [ -z "$warn" ]; then
+		st=FAIL:nowarn why="lost-events $lost without a warning in the log;$bad$figures"
+	elif [ "$mode" != auto ] && echo " $lossy_modes " | grep -q " $mode "; then
+		st=lossy:$lost why="lost-events $lost, warned '$warn';${bad:- exact;}$figures"
+	else
+		st=FAIL:lost why="lost-events $lost (warned '$warn') where $mode must lose nothing;$bad$figures"
+	fi
+}
+
 # ---- one attach mode ----
 
 # A mode this kernel cannot support must fail to load with exactly one line.
@@ -314,10 +446,13 @@ check_refused() {
 	err=$(cat "$TS_TMP/err")
 	case $err in
 	"tcpsubnet plugin: AttachMode \"$mode\" does not work on this kernel: "*"; use AttachMode \"auto\"")
-		if [ "$(grep -c . "$TS_TMP/err")" = 1 ]; then
-			result attach "$mode" refused "$err"
-		else
+		if [ "$(grep -c . "$TS_TMP/err")" != 1 ]; then
 			result attach "$mode" FAIL "error is not one line: $(tr '\n' '|' <"$TS_TMP/err")"
+		elif [ "$mode" = kprobe ] && [ "$lockdown" = confidentiality ] &&
+			! echo "$err" | grep -qi lockdown; then
+			result attach "$mode" FAIL "refused without naming lockdown ($lockdown), the cause: $err"
+		else
+			result attach "$mode" refused "$err"
 		fi
 		;;
 	*) result attach "$mode" FAIL "unexpected error: $(tr '\n' '|' <"$TS_TMP/err")" ;;
@@ -334,7 +469,11 @@ progs() {
 # PROGS (the programs loaded meanwhile) go into the report.
 check_attach_line() {
 	local mode=$1 d=$2 progs=$3 want n line
-	if [ "$mode" = auto ]; then
+	if [ "$mode" = auto ] && [ -n "$lossy_modes" ]; then
+		# A preemptible kernel: auto may pass over modes that can lose events here; the
+		# stress check judges its choice.
+		want="attach mode [a-z]* (auto: "
+	elif [ "$mode" = auto ]; then
 		set -- $auto_order
 		if [ "$auto_want" = "$1" ]; then
 			want="attach mode $auto_want (auto: first choice on this kernel)"
@@ -344,11 +483,13 @@ check_attach_line() {
 	else
 		want="attach mode $mode (configured)"
 	fi
+	# $want is a basic regular expression: its parentheses are literal.
 	n=$(grep -c "tcpsubnet plugin: attach mode " "$d/collectd.log")
 	line=$(grep "tcpsubnet plugin: attach mode " "$d/collectd.log" | sed 's/.*tcpsubnet plugin: //')
-	if [ "$n" = 1 ] && echo "$line" | grep -qF "$want"; then
+	if [ "$n" = 1 ] && echo "$line" | grep -q "$want"; then
 		if [ "$mode" = auto ]; then
-			result attach "$mode" "ok:$auto_want" "$line; programs: $progs"
+			result attach "$mode" "ok:$(echo "$line" | sed -n 's/^attach mode \([a-z]*\).*/\1/p')" \
+				"$line; programs: $progs"
 		else
 			result attach "$mode" ok "$line; programs: $progs"
 		fi
@@ -405,6 +546,16 @@ run_mode() {
 	: >"$TS_TMP/conns"
 	: >"$TS_TMP/retrans"
 	: >"$TS_TMP/traffic.failed"
+	: >"$TS_TMP/stress.expect"
+	: >"$TS_TMP/stress.failed"
+	# The raw-socket reader of the rawsock check, in the namespace of the loopback flows.
+	# Not through the ip function: $! must be the reader itself (ip netns exec execs it).
+	/usr/bin/ip netns exec "$ns" "$TS_STRESS" --raw >"$TS_TMP/raw.out" 2>"$TS_TMP/raw.err" &
+	raw_pid=$!
+	for i in $(seq 1 50); do
+		grep -q ready "$TS_TMP/raw.out" && break
+		sleep 0.1
+	done
 	while read -r where ssub csub args; do
 		if [ $where = relay ] && [ $tun = no ]; then
 			echo "$args (no /dev/net/tun for the relay)" >>"$TS_TMP/traffic.failed"
@@ -428,6 +579,16 @@ run_mode() {
 			echo "$args" >>"$TS_TMP/traffic.failed"
 		fi
 	done <"$TS_TMP/flows"
+	kill "$raw_pid" 2>/dev/null
+	wait "$raw_pid" 2>/dev/null
+	# shellcheck disable=SC2086
+	if line=$(ip netns exec "$ns" "$TS_STRESS" $STRESS 2>"$TS_TMP/stress.err"); then
+		ts_expect_add "$TS_TMP/stress.expect" st sc "$line"
+		STRESS_PAIRS=$(ts_field "$line" pairs)
+		result time "$mode" "stress $(ts_field "$line" seconds) s"
+	else
+		echo "$STRESS: $(cat "$TS_TMP/stress.err")" >>"$TS_TMP/stress.failed"
+	fi
 	done_at=$(date +%s)
 	# Wait for a read cycle that started after the traffic ended, then one more.
 	for i in $(seq 1 150); do
@@ -446,8 +607,8 @@ run_mode() {
 
 	for fam in $FAMILIES; do
 		st=FAIL why="no check function check_family_$fam"
-		command -v "check_family_$fam" >/dev/null && "check_family_$fam" "$d"
-		[ -s "$TS_TMP/traffic.failed" ] && [ "$st" != n/a ] &&
+		command -v "check_family_$fam" >/dev/null && "check_family_$fam" "$d" "$mode"
+		[ -s "$TS_TMP/traffic.failed" ] && [ "$st" != n/a ] && [ "$fam" != stress ] &&
 			st=FAIL why="the test traffic failed: $(head -n 1 "$TS_TMP/traffic.failed")"
 		result family "$mode" "$fam" "$st" "$why"
 	done

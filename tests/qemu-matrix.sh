@@ -192,8 +192,11 @@ boot_kernel() {
 	# Modules the guest needs that this kernel builds as modules, packed into a second
 	# cpio archive appended to the initramfs (the kernel unpacks both). busybox insmod
 	# resolves no dependencies, so a module that has some is refused here.
-	initrd=$TS_TMP/initrd.gz
+	# The same archive brings the kernel's config (the guest reads its preemption model).
+	initrd=$k/initrd.gz
 	mkdir -p "$k/extra/ts/modules"
+	rm -f "$k"/extra/ts/modules/*
+	cp "$config" "$k/extra/ts/kernel.config"
 	for opt in TUN:drivers/net/tun.ko; do
 		grep -qx "CONFIG_${opt%%:*}=m" "$config" || continue
 		dpkg-deb --fsys-tarfile "$deb" |
@@ -203,12 +206,9 @@ boot_kernel() {
 		deps=$(grep -a -o 'depends=[a-z0-9_,-]*' "$mod" | head -n 1 | cut -d= -f2)
 		[ -z "$deps" ] || { echo "${opt#*:} needs the modules $deps; the harness loads single modules"; return 1; }
 		cp "$mod" "$k/extra/ts/modules/"
-		initrd=$k/initrd.gz
 	done
-	if [ "$initrd" != "$TS_TMP/initrd.gz" ]; then
-		(cd "$k/extra" && find . | "$BUSYBOX" cpio -o -H newc 2>/dev/null) | gzip -1 >"$k/extra.gz"
-		cat "$TS_TMP/initrd.gz" "$k/extra.gz" >"$initrd"
-	fi
+	(cd "$k/extra" && find . | "$BUSYBOX" cpio -o -H newc 2>/dev/null) | gzip -1 >"$k/extra.gz"
+	cat "$TS_TMP/initrd.gz" "$k/extra.gz" >"$initrd"
 	basename "$deb" >"$TS_TMP/$row.deb"
 	t0=$(date +%s)
 	"$QEMU" -accel "$ACCEL" -cpu max -smp 2 -m 1024 -kernel "$vmlinuz" \
