@@ -498,6 +498,19 @@ check_attach_line() {
 	fi
 }
 
+# started DIR: the plugin dispatched its first values within 60 s; gives up at once when
+# collectd says the plugin's init failed.
+started() {
+	local i
+	for i in $(seq 1 600); do
+		ls "$1"/csv/tstest/tcpsubnet-a/if_octets-* >/dev/null 2>&1 && return 0
+		grep -q "Initialization of plugin .tcpsubnet. failed" "$1/collectd.log" 2>/dev/null &&
+			return 1
+		sleep 0.1
+	done
+	return 1
+}
+
 N_RUN=0
 run_mode() {
 	local mode=$1 d=$TS_TMP/run-$1 t0 fam opt where ssub csub args line done_at i last ra rb
@@ -528,9 +541,9 @@ run_mode() {
 	ts_collectd_conf "$d" "$TS_TMP/block.$mode"
 	ts_collectd_start "$d"
 	# Traffic starts once the plugin has dispatched, so its programs are attached.
-	if ! ts_wait_file "$d/csv/tstest/tcpsubnet-a/if_octets-*" 60; then
+	if ! started "$d"; then
 		ts_collectd_stop
-		result attach "$mode" FAIL "no values within 60 s: $(grep tcpsubnet "$d/collectd.log" |
+		result attach "$mode" FAIL "init failed or no values within 60 s: $(grep tcpsubnet "$d/collectd.log" |
 			tail -n 3 | tr '\n' '|')"
 		say <"$d/collectd.log"
 		for fam in $FAMILIES; do
