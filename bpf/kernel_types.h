@@ -46,6 +46,7 @@ enum bpf_map_type {
 #define AF_INET 2
 #define AF_INET6 10
 #define IPPROTO_TCP 6
+#define SOCK_STREAM 1
 #define MSG_PEEK 0x2
 #define MSG_ERRQUEUE 0x2000
 
@@ -93,11 +94,13 @@ struct sock_common {
 };
 
 /*
- * sk_protocol became a plain u16 in 5.6 (commit bf9765145b85); older kernels have a
- * bitfield, but the tracepoint mode that reads it needs 6.3+ anyway.
+ * sk_type and sk_protocol became plain u16 fields in 5.6 (commit bf9765145b85); older
+ * kernels have bitfields, which these direct loads cannot read: 5.6 is a floor of every
+ * mode (the project supports 5.10+).
  */
 struct sock {
 	struct sock_common __sk_common;
+	__u16 sk_type;
 	__u16 sk_protocol;
 };
 

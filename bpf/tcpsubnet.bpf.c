@@ -70,12 +70,10 @@ struct {
 } rtt SEC(".maps");
 
 /*
- * Typed programs (tp_btf, fentry/fexit) only: what the last classification of a socket
- * found, kept in the socket itself (socket-local storage, freed with the socket). Every
- * later event of that socket costs one storage lookup and an address comparison instead
- * of LPM trie walks whose depth grows with the number of prefixes. The addresses are
- * compared on every use, so a socket that connects again elsewhere is classified anew,
- * and the configuration never changes after load, so a memo cannot go stale.
+ * Typed programs (tp_btf, fentry/fexit) only: what the classification of a socket found,
+ * kept in the socket itself (socket-local storage, freed with the socket). Every later
+ * event of that socket costs one storage lookup and an address comparison instead of LPM
+ * trie walks whose depth grows with the number of prefixes.
  * With few prefixes the trie walk is as cheap as the memo (measured: equal at one
  * prefix, 2x apart at 65536), so user space turns it on only for larger tries and
  * small configurations allocate nothing per socket. Only the bytes and RTT programs
@@ -83,20 +81,26 @@ struct {
  * bpf_sk_storage_get() is allowed in tp_btf and fentry/fexit programs since 5.11
  * (commit 8e4597c627fb); user space loads again without the memo when the kernel
  * refuses it. kprobes and raw_tp cannot use it and classify every event.
+ *
+ * A memo is immutable once published. It is created with its final contents: the
+ * kernel copies the initial value passed to bpf_sk_storage_get(..., F_CREATE) into the
+ * new element before linking it under the socket's storage lock, and readers find it
+ * through RCU, so no CPU can see a partly written memo. A socket connected again
+ * elsewhere gets its memo deleted and a new one created; a reader still holding the old
+ * one reads a complete old record, whose index is right for the addresses in it, and
+ * it only uses the index when those addresses are the ones it read from the socket.
+ * (The previous scheme rewrote memos in place: a reader could pair a stale index with
+ * addresses another CPU was writing; tests/bpf-reconnect.sh moves sockets between
+ * subnets under load to check the classification stays exact.)
  */
 struct ts_memo {
 	__u32 raddr[4];
 	__u32 laddr[4];
-	/*
-	 * TS_MEMO_EMPTY, TS_MEMO_SKIP (unmatched with ReportUnmatched false) or the counter
-	 * index + 1: one word, stored after the addresses and read before them, so another
-	 * CPU filling the memo at the same time is seen completely or not at all.
-	 */
-	__u32 state;
+	/* TS_MEMO_SKIP (unmatched with ReportUnmatched false) or the counter index. */
+	__u32 index;
 	__u32 pad;
 };
 
-#define TS_MEMO_EMPTY 0
 #define TS_MEMO_SKIP 0xffffffffU
 
 struct {
@@ -106,10 +110,39 @@ struct {
 	__type(value, struct ts_memo);
 } memo SEC(".maps");
 
-/* kprobe mode only: socket and flags from function entry, keyed by thread. */
+/*
+ * What the programs could not do, per CPU (enum ts_stat_id in tcpsubnet.h); user space
+ * dispatches the sums with the kernel's own count of skipped program runs.
+ */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, TS_STAT_COUNT);
+	__type(key, __u32);
+	__type(value, __u64);
+} stats SEC(".maps");
+
+static __always_inline void stat_inc(__u32 id)
+{
+	__u64 *v = bpf_map_lookup_elem(&stats, &id);
+
+	if (v)
+		__sync_fetch_and_add(v, 1);
+}
+
+/*
+ * kprobe mode only: socket and flags from function entry, keyed by thread, taken by the
+ * return probe. A thread is inside at most one probed call, so an entry that is still
+ * there when its thread enters again belongs to a call whose return probe did not run
+ * (kretprobe instances exhausted, or the probe was skipped): it is counted (stash-stale)
+ * and replaced, so such leaks never accumulate per live thread. Entries of threads that
+ * exit without a return are removed by user space each read cycle (tsbpf.c,
+ * stash_sweep), so the map stays bounded by the threads inside the calls; when it is
+ * full anyway, the call is counted as stash-full and not measured.
+ */
 struct kp_args {
 	struct sock *sk;
 	__s32 flags;
+	__u32 pad;
 };
 
 struct {
@@ -124,6 +157,15 @@ struct ts_sk {
 	__u32 raddr[4];
 	__u32 laddr[4];
 };
+
+/*
+ * Raw sockets opened with IPPROTO_TCP have sk_protocol TCP too, and sock_send_length/
+ * sock_recv_length fire for them (their reads are packet copies, not TCP payload).
+ */
+static __always_inline bool tcp_stream(__u16 type, __u16 protocol)
+{
+	return type == SOCK_STREAM && protocol == IPPROTO_TCP;
+}
 
 static __always_inline bool port_set(const volatile __u64 *bits, __u16 port)
 {
@@ -180,10 +222,10 @@ static __always_inline bool classify_typed(const struct sock *sk, __u16 lport, _
 	__u16 family = sk->__sk_common.skc_family;
 	struct ts_lpm_key key;
 	__u32 laddr[4] = {};
-	struct ts_memo *m = NULL;
+	struct ts_memo *m = NULL, fresh = {};
 	bool counted;
 
-	if (family != AF_INET && family != AF_INET6)
+	if (!tcp_stream(sk->sk_type, sk->sk_protocol) || (family != AF_INET && family != AF_INET6))
 		return false;
 	if (!ports_pass(lport, sk->__sk_common.skc_dport))
 		return false;
@@ -208,42 +250,37 @@ static __always_inline bool classify_typed(const struct sock *sk, __u16 lport, _
 			laddr[3] = sk->__sk_common.skc_v6_rcv_saddr.in6_u.u6_addr32[3];
 		}
 	}
-	/* NULL when the socket is being destroyed or memory is short: classify anyway. */
-	if (use_memo)
-		m = bpf_sk_storage_get(&memo, (struct sock *)sk, NULL, create);
-	if (m) {
-		__u32 st = *(volatile __u32 *)&m->state;
-
-		barrier();
-		if (st != TS_MEMO_EMPTY && m->raddr[3] == key.addr[3] &&
-		    m->raddr[2] == key.addr[2] && m->raddr[1] == key.addr[1] &&
-		    m->raddr[0] == key.addr[0] &&
+	if (use_memo) {
+		/* NULL when the socket has none yet or is being destroyed: classify. */
+		m = bpf_sk_storage_get(&memo, (struct sock *)sk, NULL, 0);
+		if (m && m->raddr[3] == key.addr[3] && m->raddr[2] == key.addr[2] &&
+		    m->raddr[1] == key.addr[1] && m->raddr[0] == key.addr[0] &&
 		    (!have_local || (m->laddr[0] == laddr[0] && m->laddr[1] == laddr[1] &&
 				     m->laddr[2] == laddr[2] && m->laddr[3] == laddr[3]))) {
-			*index = st - 1;
-			return st != TS_MEMO_SKIP;
+			*index = m->index;
+			return m->index != TS_MEMO_SKIP;
 		}
-		/*
-		 * New socket, or one connected again elsewhere. Two CPUs may fill one memo at
-		 * once (send and softirq receive): both write the same values.
-		 */
-		*(volatile __u32 *)&m->state = TS_MEMO_EMPTY;
-		barrier();
-		m->raddr[0] = key.addr[0];
-		m->raddr[1] = key.addr[1];
-		m->raddr[2] = key.addr[2];
-		m->raddr[3] = key.addr[3];
-		if (have_local) {
-			m->laddr[0] = laddr[0];
-			m->laddr[1] = laddr[1];
-			m->laddr[2] = laddr[2];
-			m->laddr[3] = laddr[3];
+		if (create) {
+			fresh.raddr[0] = key.addr[0];
+			fresh.raddr[1] = key.addr[1];
+			fresh.raddr[2] = key.addr[2];
+			fresh.raddr[3] = key.addr[3];
+			fresh.laddr[0] = laddr[0];
+			fresh.laddr[1] = laddr[1];
+			fresh.laddr[2] = laddr[2];
+			fresh.laddr[3] = laddr[3];
 		}
 	}
 	counted = index_of(&key, laddr, index);
-	if (m) {
-		barrier();
-		*(volatile __u32 *)&m->state = counted ? *index + 1 : TS_MEMO_SKIP;
+	if (use_memo && create) {
+		fresh.index = counted ? *index : TS_MEMO_SKIP;
+		/* Connected again elsewhere: replace, never rewrite (see struct ts_memo). */
+		if (m)
+			bpf_sk_storage_delete(&memo, (struct sock *)sk);
+		if (!bpf_sk_storage_get(&memo, (struct sock *)sk, &fresh, create) &&
+		    !bpf_sk_storage_get(&memo, (struct sock *)sk, NULL, 0))
+			/* Not a race with another creator: memory, or a dying socket. */
+			stat_inc(TS_STAT_STORAGE_FAIL);
 	}
 	return counted;
 }
@@ -254,7 +291,8 @@ static __always_inline bool read_untyped_lport(const struct sock *sk, __u16 lpor
 {
 	__u16 family = BPF_CORE_READ(sk, __sk_common.skc_family);
 
-	if (family != AF_INET && family != AF_INET6)
+	if (!tcp_stream(BPF_CORE_READ(sk, sk_type), BPF_CORE_READ(sk, sk_protocol)) ||
+	    (family != AF_INET && family != AF_INET6))
 		return false;
 	if (!ports_pass(lport, BPF_CORE_READ(sk, __sk_common.skc_dport)))
 		return false;
@@ -293,8 +331,16 @@ static __always_inline bool lookup_index(struct ts_sk *s, __u32 *index)
 }
 
 /*
- * Plain read-modify-write of this CPU's slot is safe: tracepoints and kprobes run with
- * preemption off, and fentry trampolines refuse to re-enter a program on the same CPU.
+ * Every update of a counter slot is an atomic add, although the slots are per CPU: a
+ * plain read-modify-write is not safe on every kernel. BPF trampolines (fentry/fexit)
+ * run programs with only migration disabled, so on preemptible kernels (preempt=full,
+ * PREEMPT_RT) a program can be preempted between its load and its store while another
+ * task on the same CPU runs a different program on the same slot (fexit_sendmsg and
+ * fexit_sendpage both add tx bytes), and on every kernel a softirq can interrupt a
+ * process-context program and run another one. An atomic add on a per-CPU line costs a
+ * few ns (no other CPU holds it). What atomics cannot fix is a program run the kernel
+ * skips: those are counted by the kernel and dispatched as lost-events (docs/DESIGN.md,
+ * "What is exact where"); tests/qemu-matrix.sh checks both on preemptible kernels.
  */
 static __always_inline void add_bytes(__u32 index, __u64 bytes, bool tx)
 {
@@ -303,9 +349,9 @@ static __always_inline void add_bytes(__u32 index, __u64 bytes, bool tx)
 	if (!c)
 		return;
 	if (tx)
-		c->tx_bytes += bytes;
+		__sync_fetch_and_add(&c->tx_bytes, bytes);
 	else
-		c->rx_bytes += bytes;
+		__sync_fetch_and_add(&c->rx_bytes, bytes);
 }
 
 static __always_inline void bytes_typed(const struct sock *sk, __u64 bytes, bool tx)
@@ -327,8 +373,8 @@ static __always_inline void add_rtt(__u32 index, __u32 srtt_us)
 
 	if (!h)
 		return;
-	h->slot[ts_log2_slot(srtt_us)]++;
-	h->sum_us += srtt_us;
+	__sync_fetch_and_add(&h->slot[ts_log2_slot(srtt_us)], 1);
+	__sync_fetch_and_add(&h->sum_us, srtt_us);
 }
 
 /* RTT of a typed socket; 0 (no RTT measured yet) is not a sample: no lookup at all. */
@@ -371,11 +417,11 @@ static __always_inline void add_state(__u32 index, int kind)
 	if (!c)
 		return;
 	if (kind == TS_ST_CLOSED)
-		c->closed++;
+		__sync_fetch_and_add(&c->closed, 1);
 	else if (kind == TS_ST_ACTIVE)
-		c->opened_active++;
+		__sync_fetch_and_add(&c->opened_active, 1);
 	else
-		c->opened_passive++;
+		__sync_fetch_and_add(&c->opened_passive, 1);
 }
 
 /* struct tcp_skb_cb in skb->cb: seq (4), end_seq (4), then u16 tcp_gso_segs. */
@@ -386,7 +432,7 @@ static __always_inline void add_retrans(__u32 index, __u16 segs)
 	struct ts_counters *c = bpf_map_lookup_elem(&counters, &index);
 
 	if (c)
-		c->retrans_segs += segs ? segs : 1;
+		__sync_fetch_and_add(&c->retrans_segs, segs ? segs : 1);
 }
 
 /* ---- tracepoint mode ---- */
@@ -394,7 +440,7 @@ static __always_inline void add_retrans(__u32 index, __u16 segs)
 SEC("tp_btf/sock_send_length")
 int BPF_PROG(tp_send, struct sock *sk, int ret, int flags)
 {
-	if (ret > 0 && sk->sk_protocol == IPPROTO_TCP)
+	if (ret > 0)
 		bytes_typed(sk, ret, true);
 	return 0;
 }
@@ -402,7 +448,7 @@ int BPF_PROG(tp_send, struct sock *sk, int ret, int flags)
 SEC("tp_btf/sock_recv_length")
 int BPF_PROG(tp_recv, struct sock *sk, int ret, int flags)
 {
-	if (counted_read(ret, flags) && sk->sk_protocol == IPPROTO_TCP)
+	if (counted_read(ret, flags))
 		bytes_typed(sk, ret, false);
 	return 0;
 }
@@ -436,8 +482,21 @@ int BPF_PROG(tp_state, const struct sock *sk, const int oldstate, const int news
 	return 0;
 }
 
-/* A probe read: works alike for tp_btf's typed and raw_tp's untyped skb pointer. */
-static __always_inline __u16 gso_segs(const struct sk_buff *skb)
+/*
+ * tp_btf: a direct load from the typed skb. Not a probe read: lockdown=confidentiality
+ * refuses bpf_probe_read_kernel, and one refused program fails the whole object, so no
+ * program that tracepoint or fentry mode loads may call it (tests/bpf-lockdown-safe.sh
+ * checks the object).
+ */
+static __always_inline __u16 gso_segs_typed(const struct sk_buff *skb)
+{
+	/* Little-endian u16 (x86-64, the only target built); cb[] is signed char. */
+	return (__u8)skb->cb[TS_SKB_GSO_SEGS_OFF] |
+	       (__u16)((__u8)skb->cb[TS_SKB_GSO_SEGS_OFF + 1] << 8);
+}
+
+/* raw_tp (kprobe mode): an untyped pointer, so a probe read. */
+static __always_inline __u16 gso_segs_untyped(const struct sk_buff *skb)
 {
 	__u16 segs = 0;
 
@@ -452,7 +511,7 @@ int BPF_PROG(tp_retrans, const struct sock *sk, const struct sk_buff *skb)
 	__u32 index;
 
 	if (classify_typed(sk, sk->__sk_common.skc_num, &index, 0))
-		add_retrans(index, gso_segs(skb));
+		add_retrans(index, gso_segs_typed(skb));
 	return 0;
 }
 
@@ -463,7 +522,7 @@ int BPF_PROG(tp_retrans_err, const struct sock *sk, const struct sk_buff *skb, i
 	__u32 index;
 
 	if (err == 0 && classify_typed(sk, sk->__sk_common.skc_num, &index, 0))
-		add_retrans(index, gso_segs(skb));
+		add_retrans(index, gso_segs_typed(skb));
 	return 0;
 }
 
@@ -520,7 +579,10 @@ static __always_inline void kp_save(struct sock *sk, int flags)
 	__u64 tid = bpf_get_current_pid_tgid();
 	struct kp_args a = { .sk = sk, .flags = flags };
 
-	bpf_map_update_elem(&kp_stash, &tid, &a, BPF_ANY);
+	if (bpf_map_lookup_elem(&kp_stash, &tid))
+		stat_inc(TS_STAT_STASH_STALE);
+	if (bpf_map_update_elem(&kp_stash, &tid, &a, BPF_ANY) != 0)
+		stat_inc(TS_STAT_STASH_FULL);
 }
 
 static __always_inline void kp_finish(long ret, bool tx)
@@ -627,7 +689,7 @@ int BPF_PROG(raw_retrans, const struct sock *sk, const struct sk_buff *skb)
 	__u32 index;
 
 	if (read_untyped(sk, &s) && lookup_index(&s, &index))
-		add_retrans(index, gso_segs(skb));
+		add_retrans(index, gso_segs_untyped(skb));
 	return 0;
 }
 
@@ -638,6 +700,6 @@ int BPF_PROG(raw_retrans_err, const struct sock *sk, const struct sk_buff *skb, 
 	__u32 index;
 
 	if (err == 0 && read_untyped(sk, &s) && lookup_index(&s, &index))
-		add_retrans(index, gso_segs(skb));
+		add_retrans(index, gso_segs_untyped(skb));
 	return 0;
 }

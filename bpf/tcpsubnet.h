@@ -67,6 +67,17 @@ static inline __u32 ts_log2_slot(__u32 v)
 	return r < TS_RTT_SLOTS - 1 ? r : TS_RTT_SLOTS - 1;
 }
 
+/*
+ * Slots of the per-CPU "stats" array: what the programs could not do. Names as
+ * dispatched (derive values of the empty plugin_instance) are in plugin/tsvalues.c.
+ */
+enum ts_stat_id {
+	TS_STAT_STASH_STALE,	/* kprobe mode: a return probe did not run for a call */
+	TS_STAT_STASH_FULL,	/* kprobe mode: no room to remember a call: not measured */
+	TS_STAT_STORAGE_FAIL,	/* a per-socket memo could not be created (classified anyway) */
+	TS_STAT_COUNT
+};
+
 /* Port filters: one bit per port, host byte order. */
 #define TS_PORT_WORDS (65536 / 64)
 

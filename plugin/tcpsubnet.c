@@ -12,6 +12,7 @@
 
 #include "tsbpf.h"
 #include "tsconf.h"
+#include "tsoconf.h"
 #include "tsvalues.h"
 
 #define TS_PLUGIN "tcpsubnet"
@@ -23,6 +24,7 @@ static struct ts_bpf *bpf;
 static struct ts_counters *totals;
 static struct ts_hist *rtt_now, *rtt_prev;
 static cdtime_t last_read;
+static bool lost_warned;
 
 static int tcpsubnet_shutdown(void);
 
@@ -44,57 +46,6 @@ static void tcpsubnet_config_error(void *ctx, const char *line)
 	ERROR(TS_PLUGIN " plugin: %s", line);
 }
 
-static void tcpsubnet_free_items(struct ts_citem *items, int n)
-{
-	for (int i = 0; i < n; i++) {
-		free((void *)items[i].values);
-		tcpsubnet_free_items((struct ts_citem *)items[i].children,
-				     items[i].children_num);
-	}
-	free(items);
-}
-
-/* Mirrors collectd's tree into tsconf's; strings stay owned by collectd. */
-static struct ts_citem *tcpsubnet_convert(const oconfig_item_t *ci, int n)
-{
-	struct ts_citem *items = calloc(n > 0 ? (size_t)n : 1, sizeof(*items));
-
-	if (items == NULL)
-		return NULL;
-	for (int i = 0; i < n; i++) {
-		struct ts_cval *v = calloc(ci[i].values_num > 0 ? (size_t)ci[i].values_num : 1,
-					   sizeof(*v));
-
-		items[i].key = ci[i].key;
-		items[i].values = v;
-		items[i].values_num = ci[i].values_num;
-		items[i].children_num = ci[i].children_num;
-		if (v == NULL)
-			goto fail;
-		for (int j = 0; j < ci[i].values_num; j++) {
-			const oconfig_value_t *ov = &ci[i].values[j];
-
-			if (ov->type == OCONFIG_TYPE_STRING) {
-				v[j].type = TS_CV_STRING;
-				v[j].string = ov->value.string;
-			} else if (ov->type == OCONFIG_TYPE_NUMBER) {
-				v[j].type = TS_CV_NUMBER;
-				v[j].number = ov->value.number;
-			} else {
-				v[j].type = TS_CV_BOOLEAN;
-				v[j].boolean = ov->value.boolean != 0;
-			}
-		}
-		items[i].children = tcpsubnet_convert(ci[i].children, ci[i].children_num);
-		if (items[i].children == NULL)
-			goto fail;
-	}
-	return items;
-fail:
-	tcpsubnet_free_items(items, n);
-	return NULL;
-}
-
 /*
  * Errors are logged here but reported to collectd only by init: a failing config
  * callback makes collectd 5.12 refuse the whole configuration, while a failing init
@@ -110,7 +61,7 @@ static int tcpsubnet_config(oconfig_item_t *ci)
 		conf_errors++;
 		return 0;
 	}
-	block = tcpsubnet_convert(ci, 1);
+	block = ts_oconfig_convert(ci, 1, calloc);
 	if (block == NULL) {
 		ERROR(TS_PLUGIN " plugin: out of memory while reading the configuration");
 		conf_errors++;
@@ -118,7 +69,7 @@ static int tcpsubnet_config(oconfig_item_t *ci)
 	}
 	ts_config_init(&conf);
 	conf_errors = ts_config_parse(&conf, block, tcpsubnet_config_error, NULL);
-	tcpsubnet_free_items(block, 1);
+	ts_citems_free(block, 1);
 	if (conf_errors)
 		ts_config_free(&conf);
 	else
@@ -198,6 +149,7 @@ static void tcpsubnet_dispatch(void *ctx, const struct ts_value *v)
 
 static int tcpsubnet_read(void)
 {
+	struct ts_health health;
 	char err[512];
 	cdtime_t now;
 
@@ -207,9 +159,19 @@ static int tcpsubnet_read(void)
 		ERROR(TS_PLUGIN " plugin: %s", err);
 		return -1;
 	}
+	ts_bpf_health(bpf, &health);
 	now = cdtime();
 	ts_values_emit(&conf, totals, rtt_now, rtt_prev, CDTIME_T_TO_DOUBLE(now - last_read),
 		       tcpsubnet_dispatch, &now);
+	ts_values_emit_health(&health, tcpsubnet_dispatch, &now);
+	if (!lost_warned && (health.lost_events || health.stash_full)) {
+		WARNING(TS_PLUGIN " plugin: the figures are incomplete: the kernel skipped %llu "
+			"runs of the plugin's programs (lost-events) and %llu calls were not "
+			"measured (stash-full) in attach mode %s; see lost-events in "
+			"collectd-tcpsubnet(5)", (unsigned long long)health.lost_events,
+			(unsigned long long)health.stash_full, ts_bpf_choice(bpf));
+		lost_warned = true;
+	}
 	last_read = now;
 	return 0;
 }
@@ -225,6 +187,7 @@ static int tcpsubnet_shutdown(void)
 	rtt_now = rtt_prev = NULL;
 	ts_config_free(&conf);
 	conf_ready = false;
+	lost_warned = false;
 	return 0;
 }
 

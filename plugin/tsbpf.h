@@ -12,6 +12,7 @@
 
 #include "tsconf.h"
 #include "tshist.h"
+#include "tsvalues.h"
 #include "../bpf/tcpsubnet.h"
 
 enum ts_log_level { TS_LOG_ERR, TS_LOG_WARN, TS_LOG_INFO, TS_LOG_DEBUG };
@@ -40,6 +41,9 @@ const char *ts_bpf_choice(const struct ts_bpf *b);
  */
 int ts_bpf_read(struct ts_bpf *b, struct ts_counters *totals, struct ts_hist *rtt,
 		char *err, size_t err_len);
+
+/* Fills h (struct ts_health in tsvalues.h) (and, in kprobe mode, removes stash entries of exited threads). */
+int ts_bpf_health(struct ts_bpf *b, struct ts_health *h);
 
 void ts_bpf_close(struct ts_bpf *b);
 

@@ -5,6 +5,11 @@
 #include "tsconf.h"
 #include "tshist.h"
 
+#include <linux/types.h>
+#include <unistd.h>
+
+#include "../bpf/tcpsubnet.h"
+
 #include <arpa/inet.h>
 #include <ctype.h>
 #include <errno.h>
@@ -795,6 +800,8 @@ static size_t longest_name(const struct ts_subnet *s, size_t n, const char **whi
 	return best;
 }
 
+static void check_pair_names(struct parse_state *st);
+
 /* With LocalSubnet blocks instances are "<local>-to-<remote>": keep them unambiguous. */
 static void check_pairs(struct parse_state *st)
 {
@@ -820,10 +827,142 @@ static void check_pairs(struct parse_state *st)
 		report(st, "instance \"%s-to-%s\" would be %zu characters, collectd allows %d; "
 		       "shorten the LocalSubnet or Subnet name", ln, rn, ll + 4 + rl,
 		       TS_INSTANCE_MAX);
-	if ((c->n_lsubnets + 1) * (c->n_subnets + 1) > TS_LIMIT_INDEXES)
-		report(st, "%zu LocalSubnet x %zu Subnet pairs exceed the limit of %d counter "
-		       "slots; configure fewer subnets", c->n_lsubnets + 1, c->n_subnets + 1,
-		       TS_LIMIT_INDEXES);
+	check_pair_names(st);
+}
+
+/*
+ * Writers turn characters they cannot use into '_': CSV and RRD file names have no '/',
+ * Graphite escapes '/' and '.' (its path separator). Names equal after that would merge
+ * into one series, so they are compared in that form.
+ */
+static void written_form(const char *name, char *out, size_t len)
+{
+	size_t i;
+
+	for (i = 0; name[i] && i + 1 < len; i++)
+		out[i] = name[i] == '/' || name[i] == '.' ? '_' : name[i];
+	out[i] = '\0';
+}
+
+struct wname {
+	char w[TS_NAME_MAX + 1];
+	const char *name;
+};
+
+static int cmp_wname(const void *a, const void *b)
+{
+	return strcmp(((const struct wname *)a)->w, ((const struct wname *)b)->w);
+}
+
+/* The subnet names of one side plus "other", in written form, sorted. */
+static struct wname *written_names(const struct ts_subnet *s, size_t n)
+{
+	struct wname *w = malloc((n + 1) * sizeof(*w));
+
+	if (w == NULL)
+		return NULL;
+	for (size_t i = 0; i < n; i++) {
+		written_form(s[i].name, w[i].w, sizeof(w[i].w));
+		w[i].name = s[i].name;
+	}
+	written_form(TS_UNMATCHED_NAME, w[n].w, sizeof(w[n].w));
+	w[n].name = TS_UNMATCHED_NAME;
+	qsort(w, n + 1, sizeof(*w), cmp_wname);
+	return w;
+}
+
+static const struct wname *find_wname(const struct wname *w, size_t n, const char *key)
+{
+	struct wname k;
+
+	snprintf(k.w, sizeof(k.w), "%s", key);
+	return bsearch(&k, w, n, sizeof(*w), cmp_wname);
+}
+
+/* Two subnets of a side whose names become one series in the writers. */
+static void check_written_names(struct parse_state *st, const char *opt,
+				const struct ts_subnet *s, size_t n)
+{
+	struct wname *w = written_names(s, n);
+
+	if (w == NULL) {
+		report(st, "out of memory while checking the configuration");
+		return;
+	}
+	for (size_t i = 1; i <= n; i++)
+		if (strcmp(w[i].w, w[i - 1].w) == 0 && strcmp(w[i].name, w[i - 1].name) != 0)
+			report(st, "%s \"%s\" and %s \"%s\" would be one series \"%s\" once "
+			       "writers replace '/' and '.' with '_' (CSV, RRD, Graphite); rename "
+			       "one", opt, w[i - 1].name, opt, w[i].name, w[i].w);
+	free(w);
+}
+
+/*
+ * "<local>-to-<remote>" is ambiguous only when a local name is another local name plus
+ * "-to" and a remote name is another remote name minus a leading "to-" (names contain
+ * no "-to-"): LocalSubnet "a-to" with Subnet "b" and LocalSubnet "a" with Subnet
+ * "to-b" are both "a-to-to-b". Any other equal pair of instances would need "-to-"
+ * inside a name.
+ */
+static void check_pair_names(struct parse_state *st)
+{
+	struct ts_config *c = st->c;
+	struct wname *lw = written_names(c->lsubnets, c->n_lsubnets);
+	struct wname *rw = written_names(c->subnets, c->n_subnets);
+	size_t nl = c->n_lsubnets + 1, nr = c->n_subnets + 1;
+
+	if (lw == NULL || rw == NULL) {
+		report(st, "out of memory while checking the configuration");
+		goto out;
+	}
+	for (size_t i = 0; i < nl; i++) {
+		size_t len = strlen(lw[i].w);
+		const struct wname *x;
+		char base[TS_NAME_MAX + 1];
+
+		if (len < 4 || strcmp(lw[i].w + len - 3, "-to") != 0)
+			continue;
+		snprintf(base, sizeof(base), "%.*s", (int)(len - 3), lw[i].w);
+		if ((x = find_wname(lw, nl, base)) == NULL)
+			continue;
+		for (size_t j = 0; j < nr; j++) {
+			const struct wname *y;
+
+			if (strncmp(rw[j].w, "to-", 3) != 0 ||
+			    (y = find_wname(rw, nr, rw[j].w + 3)) == NULL)
+				continue;
+			report(st, "LocalSubnet \"%s\" with Subnet \"%s\" and LocalSubnet \"%s\" "
+			       "with Subnet \"%s\" would both be the instance \"%s-to-%s\"; rename "
+			       "one of them", lw[i].name, y->name, x->name, rw[j].name, lw[i].w,
+			       y->w);
+			goto out;
+		}
+	}
+out:
+	free(lw);
+	free(rw);
+}
+
+/*
+ * Counter slots live per CPU in the kernel and again in collectd, whatever the
+ * configuration: bound them always, and say what they would cost.
+ */
+static void check_slots(struct parse_state *st)
+{
+	struct ts_config *c = st->c;
+	size_t slots = ts_config_index_count(c);
+	long ncpu = sysconf(_SC_NPROCESSORS_CONF);
+	size_t per = sizeof(struct ts_counters) + (c->rtt ? sizeof(struct ts_rtt) : 0);
+	double mib = (double)slots * (double)(ncpu > 0 ? ncpu : 1) * (double)per / 1048576.0;
+
+	if (slots <= TS_LIMIT_INDEXES && mib <= TS_LIMIT_SLOT_MIB)
+		return;
+	report(st, "%zu counter slots (%s%zu subnets + other) exceed the limit of %d slots and "
+	       "%d MiB: they would take %.0f MiB in the kernel (%zu bytes x %ld CPUs each) and "
+	       "as much in collectd; group prefixes into fewer Subnet blocks%s", slots,
+	       c->n_lsubnets ? "LocalSubnet pairs of " : "", c->n_subnets, TS_LIMIT_INDEXES,
+	       TS_LIMIT_SLOT_MIB, mib, per, ncpu > 0 ? ncpu : 1L,
+	       c->rtt ? " or set RTT false" : "");
 }
 
 int ts_config_parse(struct ts_config *c, const struct ts_citem *block, ts_msg_fn err,
@@ -851,8 +990,12 @@ int ts_config_parse(struct ts_config *c, const struct ts_citem *block, ts_msg_fn
 	free(st.local.text);
 	if (st.errors == 0 && c->n_subnets == 0 && ts_config_add_builtin(c) != 0)
 		report(&st, "out of memory while adding the built-in subnets");
-	if (st.errors == 0)
+	if (st.errors == 0) {
+		check_written_names(&st, "Subnet", c->subnets, c->n_subnets);
+		check_written_names(&st, "LocalSubnet", c->lsubnets, c->n_lsubnets);
 		check_pairs(&st);
+		check_slots(&st);
+	}
 	return st.errors;
 }
 

@@ -18,8 +18,12 @@
 #define TS_DEFAULT_MAX_PREFIXES 65536
 #define TS_LIMIT_MAX_PREFIXES (1 << 20)
 #define TS_DEFAULT_BTF_PATH "/sys/kernel/btf/vmlinux"
-/* Bound on counter slots: (local subnets + 1) x (remote subnets + 1). */
+/*
+ * Bound on counter slots, (local subnets + 1) x (remote subnets + 1), and on their
+ * memory (slots x CPUs x slot size, kernel side; collectd holds as much again).
+ */
 #define TS_LIMIT_INDEXES (1 << 18)
+#define TS_LIMIT_SLOT_MIB 1024
 #define TS_MAX_PERCENTILES 16
 #define TS_PORT_WORDS_U (65536 / 64)
 /* collectd's DATA_MAX_NAME_LEN minus the terminating NUL. */

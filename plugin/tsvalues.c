@@ -95,3 +95,24 @@ void ts_values_emit(const struct ts_config *c, const struct ts_counters *totals,
 			emit_rtt(c, &names, inst, &rtt_now[i], &rtt_prev[i], elapsed, fn, ctx);
 	}
 }
+
+void ts_values_emit_health(const struct ts_health *h, ts_value_fn fn, void *ctx)
+{
+	const struct {
+		const char *name;
+		uint64_t value;
+	} v[] = {
+		{ "lost-events", h->lost_events },
+		{ "stash-stale", h->stash_stale },
+		{ "stash-full", h->stash_full },
+		{ "storage-failures", h->storage_fail },
+	};
+
+	for (size_t i = 0; i < sizeof(v) / sizeof(v[0]); i++) {
+		struct ts_value out = { .plugin_instance = "", .type = "derive",
+					.type_instance = v[i].name, .n = 1, .derive = true,
+					.d = { v[i].value, 0 } };
+
+		fn(ctx, &out);
+	}
+}

@@ -37,4 +37,22 @@ void ts_values_emit(const struct ts_config *c, const struct ts_counters *totals,
 		    const struct ts_hist *rtt_now, struct ts_hist *rtt_prev, double elapsed,
 		    ts_value_fn fn, void *ctx);
 
+/*
+ * What the figures are missing, cumulative since start (docs/DESIGN.md, "What is exact
+ * where"). lost_events: runs of the plugin's programs the kernel skipped (recursion
+ * misses, missed kprobes and kretprobes); the others are counted by the programs.
+ */
+struct ts_health {
+	uint64_t lost_events;
+	uint64_t stash_stale;	/* kprobe mode: calls whose return probe never ran */
+	uint64_t stash_full;	/* kprobe mode: calls not measured, no room to remember them */
+	uint64_t storage_fail;	/* per-socket memos that could not be created */
+};
+
+/*
+ * Emits the health values: derive lost-events, stash-stale, stash-full and
+ * storage-failures, with an empty plugin_instance (they belong to no subnet).
+ */
+void ts_values_emit_health(const struct ts_health *h, ts_value_fn fn, void *ctx);
+
 #endif /* TSVALUES_H */

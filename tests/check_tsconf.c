@@ -712,6 +712,72 @@ START_TEST(max_prefixes_counts_local_prefixes_too)
 }
 END_TEST
 
+/* Instances that would become one series are refused with one line naming both. */
+START_TEST(colliding_pair_instances_are_refused)
+{
+	struct ts_config c;
+	struct errs e;
+
+	expect_error("<LocalSubnet \"a-to\">\n Prefix \"10.1.0.0/16\"\n</LocalSubnet>\n"
+		     "<LocalSubnet \"a\">\n Prefix \"10.2.0.0/16\"\n</LocalSubnet>\n"
+		     "<Subnet \"b\">\n Prefix \"10.3.0.0/16\"\n</Subnet>\n"
+		     "<Subnet \"to-b\">\n Prefix \"10.4.0.0/16\"\n</Subnet>\n",
+		     "LocalSubnet \"a-to\" with Subnet \"b\" and LocalSubnet \"a\" with Subnet "
+		     "\"to-b\"", "\"a-to-to-b\"");
+	/* "other" is an instance on both sides too. */
+	expect_error("LocalSubnet \"10.1.0.0/16\"\n<LocalSubnet \"other-to\">\n"
+		     " Prefix \"10.2.0.0/16\"\n</LocalSubnet>\n"
+		     "<Subnet \"to-other\">\n Prefix \"10.4.0.0/16\"\n</Subnet>\n",
+		     "\"other-to-to-other\"", NULL);
+	/* Half of such a pair alone is unambiguous. */
+	ck_assert_int_eq(parse("<LocalSubnet \"a-to\">\n Prefix \"10.1.0.0/16\"\n"
+			       "</LocalSubnet>\n<Subnet \"to-b\">\n Prefix \"10.4.0.0/16\"\n"
+			       "</Subnet>\n", &c, &e), 0);
+	ts_config_free(&c);
+}
+END_TEST
+
+START_TEST(names_equal_once_written_are_refused)
+{
+	struct ts_config c;
+	struct errs e;
+
+	expect_error("Subnet \"10.170.0.0/16\"\n<Subnet \"10.170.0.0_16\">\n"
+		     " Prefix \"10.171.0.0/16\"\n</Subnet>\n",
+		     "Subnet \"10.170.0.0/16\" and Subnet \"10.170.0.0_16\"", "10_170_0_0_16");
+	expect_error("<Subnet \"a.b\">\n Prefix \"10.1.0.0/16\"\n</Subnet>\n"
+		     "<Subnet \"a_b\">\n Prefix \"10.2.0.0/16\"\n</Subnet>\n",
+		     "\"a.b\" and Subnet \"a_b\"", NULL);
+	expect_error("LocalSubnet \"10.1.0.0/16\"\n<LocalSubnet \"10.1.0.0_16\">\n"
+		     " Prefix \"10.2.0.0/16\"\n</LocalSubnet>\nSubnet \"10.3.0.0/16\"\n",
+		     "LocalSubnet \"10.1.0.0/16\" and LocalSubnet \"10.1.0.0_16\"", NULL);
+	/* The same text on the two sides is fine: pairs are "<local>-to-<remote>". */
+	ck_assert_int_eq(parse("LocalSubnet \"10.1.0.0/16\"\nSubnet \"10.2.0.0/16\"\n"
+			       "<Subnet \"x\">\n Prefix \"10.3.0.0/16\"\n</Subnet>\n", &c, &e), 0);
+	ts_config_free(&c);
+}
+END_TEST
+
+/* 300,001 one-prefix subnets: refused whatever MaxPrefixes says, with the memory. */
+START_TEST(counter_slots_are_bounded_without_local_subnets)
+{
+	size_t n = 300001, len = 64 + n * 40;
+	char *text = malloc(len), *p = text;
+	struct ts_config c;
+	struct errs e;
+
+	ck_assert_ptr_nonnull(text);
+	p += sprintf(p, "MaxPrefixes 1048576\n");
+	for (size_t i = 0; i < n; i++)
+		p += sprintf(p, "Subnet \"10.%zu.%zu.%zu/32\"\n", i >> 16, (i >> 8) & 255, i & 255);
+	ck_assert_int_eq(parse(text, &c, &e), 1);
+	ck_assert_msg(strstr(e.text, "300002 counter slots") && strstr(e.text, "MiB in the kernel") &&
+		      strstr(e.text, "limit of 262144 slots"), "%s", e.text);
+	ts_config_free(&c);
+	free(text);
+}
+END_TEST
+
 static Suite *tsconf_suite(void)
 {
 	Suite *s = suite_create("tsconf");
@@ -763,6 +829,9 @@ static Suite *tsconf_suite(void)
 	tc = tcase_create("rtt-health-pairs-ports");
 	tcase_add_test(tc, rtt_and_health_options);
 	tcase_add_test(tc, bad_rtt_and_health_values);
+	tcase_add_test(tc, colliding_pair_instances_are_refused);
+	tcase_add_test(tc, names_equal_once_written_are_refused);
+	tcase_add_test(tc, counter_slots_are_bounded_without_local_subnets);
 	tcase_add_test(tc, ports_and_ranges_set_the_filter);
 	tcase_add_test(tc, bad_ports_are_errors);
 	tcase_add_test(tc, local_subnets_make_pairs);

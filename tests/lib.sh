@@ -126,6 +126,20 @@ ts_check_exact() {
 			ts_fail "$what: $s: want rx tx '$want', got '$got'"
 		fi
 	done
+	ts_check_lost "$what"
+}
+
+# ts_check_lost WHAT: the plugin says it missed nothing: lost-events (and stash-full)
+# are present and 0 in ts-probe's output ($TS_TMP/got).
+ts_check_lost() {
+	local got
+	got=$(awk '$1 == "-" && ($2 == "derive-lost-events" || $2 == "derive-stash-full") {
+		printf "%s=%s ", $2, $3 }' "$TS_TMP/got")
+	case $got in
+	*lost-events=0\ *stash-full=0\ * | *stash-full=0\ *lost-events=0\ *)
+		ts_pass "$what: ${got% }" ;;
+	*) ts_fail "$what: the plugin reports missed events or none at all: '${got% }'" ;;
+	esac
 }
 
 # ts_check_at_least WHAT SUBNET: other host traffic may add to it meanwhile.

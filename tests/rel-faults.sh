@@ -103,7 +103,7 @@ if [ -z "$impossible" ]; then
 	{ cat "$TS_TMP/mode.tracepoint"; echo "KernelBTF \"$top_builddir/bpf/tcpsubnet.bpf.o\""; } \
 		>"$TS_TMP/mode.synthetic"
 	fault "AttachMode \"tracepoint\" with a BTF that lacks the tracepoints" "$TS_TMP/mode.synthetic" \
-		"tcpsubnet plugin: AttachMode \"tracepoint\" does not work on this kernel: the sock_send_length/sock_recv_length tracepoints need kernel 6.3+; use AttachMode \"auto\""
+		"tcpsubnet plugin: AttachMode \"tracepoint\" does not work on this kernel: the kernel has no sock_send_length/sock_recv_length tracepoints (they came with 6.3); use AttachMode \"auto\""
 fi
 
 # ---- privileges ----

@@ -84,7 +84,7 @@ LoadPlugin logfile
 CONF
 		if [ "$writer" = csv ]; then
 			printf 'LoadPlugin csv\n<Plugin csv>\n  DataDir "%s/csv"\n  StoreRates false\n</Plugin>\n' "$dir"
-			# Only byte counters and the bystander reach the writer: the RTT
+			# Only byte counters, lost-events and the bystander reach the writer: the RTT
 			# buckets, percentiles and connection counts are still dispatched
 			# (and cached), but tens of csv files per read cycle at 100 reads a
 			# second would swamp collectd's write thread and its memory.
@@ -95,6 +95,14 @@ PostCacheChain "TsWrite"
   <Rule "bytes-and-load">
     <Match "regex">
       Type "^(if_octets|load)$"
+    </Match>
+    Target "write"
+    Target "stop"
+  </Rule>
+  <Rule "lost-events">
+    <Match "regex">
+      Type "^derive$"
+      TypeInstance "^lost-events$"
     </Match>
     Target "write"
     Target "stop"

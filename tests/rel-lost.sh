@@ -135,6 +135,12 @@ check 198.19.132.0/24 "$s2c_a" "$c2s_a"
 check 198.19.133.0/24 "$c2s_a" "$s2c_a"
 check v6-srv "$s2c_b" "$c2s_b"
 check v6-cli "$c2s_b" "$s2c_b"
+# The plugin's own count of what it missed: present every cycle and 0 at the end.
+lost=$(tail -n 1 "$d"/csv/tstest/tcpsubnet/derive-lost-events-* 2>/dev/null | cut -d, -f2)
+case $lost in
+0 | 0.*) rel_pass "lost-events $lost at the end" ;;
+*) rel_fail "lost-events '${lost:-missing}': the plugin missed events or did not say" ;;
+esac
 if [ "$ncpu" -gt 1 ]; then
 	n_busy=$(echo "$percpu" | tr ';' '\n' | grep -c 'rx=[1-9]')
 	[ "$n_busy" -ge 2 ] && rel_pass "per-CPU counter slots in the kernel: $percpu" ||

@@ -25,7 +25,8 @@
 static void print_value(void *ctx, const struct ts_value *v)
 {
 	(void)ctx;
-	printf("%s %s%s%s", v->plugin_instance, v->type, v->type_instance[0] ? "-" : "",
+	/* "-" for the empty plugin_instance of the health values: one field per column. */
+	printf("%s %s%s%s", v->plugin_instance[0] ? v->plugin_instance : "-", v->type, v->type_instance[0] ? "-" : "",
 	       v->type_instance);
 	for (int i = 0; i < v->n; i++) {
 		if (v->derive)
@@ -68,6 +69,7 @@ int main(int argc, char **argv)
 	size_t n;
 	struct ts_citem *root;
 	struct ts_bpf *bpf;
+	struct ts_health health;
 	char err[1024], *text;
 	int status = 0;
 
@@ -123,6 +125,8 @@ int main(int argc, char **argv)
 		return 4;
 	}
 	ts_values_emit(&conf, totals, rtt_now, rtt_prev, now_s() - t0, print_value, NULL);
+	ts_bpf_health(bpf, &health);
+	ts_values_emit_health(&health, print_value, NULL);
 	free(rtt_now);
 	free(rtt_prev);
 	free(totals);
