@@ -409,6 +409,17 @@ health() {
 	echo "$v"
 }
 
+# misses DIR: " NAME=N" for every program with recursion misses and every k(ret)probe
+# with misses, as the kernel counted them before collectd stopped; " none" if none.
+misses() {
+	{
+		awk '/^[0-9]+: / { for (i = 1; i < NF; i++) {
+			if ($i == "name") n = $(i + 1)
+			if ($i == "recursion_misses" && $(i + 1) > 0) printf " %s=%s", n, $(i + 1) } }' "$1/progs"
+		awk 'NF == 3 && $3 > 0 { printf " %s(kprobe)=%s", $1, $3 }' "$1/kprobe_profile" 2>/dev/null
+	} | tr -d '\n' | grep . || echo " none"
+}
+
 # stress: the rules are in the header of this file. MODE is the attach mode of the run.
 check_family_stress() {
 	local d=$1 mode=$2 s want got bad="" figures="" c lost warn
@@ -440,6 +451,7 @@ check_family_stress() {
 	for c in lost-events stash-full stash-stale storage-failures; do
 		figures="$figures $c=$(health "$d" $c)"
 	done
+	figures="$figures; misses by program:$(misses "$d")"
 	warn=$(grep -i 'tcpsubnet plugin: .*lost' "$d/collectd.log" | head -n 1 | sed 's/.*tcpsubnet plugin: //')
 	if [ -z "$lost" ]; then
 		st=FAIL:nolost
@@ -642,6 +654,10 @@ run_mode() {
 		sleep 0.1
 	done
 	sleep 1.2
+	# Where missed events come from, while the programs are still loaded: per program
+	# the kernel's recursion misses, per k(ret)probe its misses.
+	bpftool prog show >"$d/progs" 2>&1
+	cat /sys/kernel/tracing/kprobe_profile >"$d/kprobe_profile" 2>/dev/null
 	ts_collectd_stop
 	# Nothing stays in the kernel once collectd is gone (freeing is deferred a little).
 	for i in $(seq 1 20); do

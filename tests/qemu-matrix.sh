@@ -215,6 +215,9 @@ boot_kernel() {
 		-initrd "$initrd" -append "console=ttyS0 panic=-1 quiet${*:+ $*}" \
 		-nographic -no-reboot -nic none </dev/null >"$TS_TMP/$row.console" 2>&1 &
 	pid=$!
+	# This runs in a subshell: a stopped test must not leave its guest running.
+	trap 'kill "$pid" 2>/dev/null' EXIT
+	trap 'exit 1' INT TERM
 	i=0
 	while kill -0 "$pid" 2>/dev/null && [ $i -lt "$TIMEOUT" ]; do
 		sleep 1
@@ -226,6 +229,7 @@ boot_kernel() {
 		echo "guest still running after $TIMEOUT s: killed"
 	fi
 	wait "$pid" 2>/dev/null
+	trap - EXIT
 	echo "$(($(date +%s) - t0))" >"$TS_TMP/$row.seconds"
 	# Kept for a look after a failure (removed by make distclean).
 	cp "$TS_TMP/$row.console" "$top_builddir/tests/qemu-matrix-$row.console" 2>/dev/null
