@@ -44,6 +44,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "tsnet.h"
+
 #define MAX_PAIRS 64
 #define MAX_IO 65536
 #define TIMEOUT_SECONDS 600
@@ -54,26 +56,6 @@ struct tally {
 };
 
 static unsigned char buf[MAX_IO];
-
-static void die(const char *what)
-{
-	fprintf(stderr, "ts-stress: %s: %s\n", what, strerror(errno));
-	exit(1);
-}
-
-static void die_msg(const char *msg)
-{
-	fprintf(stderr, "ts-stress: %s\n", msg);
-	exit(1);
-}
-
-static double now(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
 
 static unsigned long long number(const char *s, unsigned long long max, const char *opt)
 {
@@ -87,25 +69,6 @@ static unsigned long long number(const char *s, unsigned long long max, const ch
 		exit(1);
 	}
 	return v;
-}
-
-static int parse_addr(const char *s, struct sockaddr_storage *ss, socklen_t *len)
-{
-	struct sockaddr_in *sin = (struct sockaddr_in *)ss;
-	struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)ss;
-
-	memset(ss, 0, sizeof(*ss));
-	if (inet_pton(AF_INET, s, &sin->sin_addr) == 1) {
-		sin->sin_family = AF_INET;
-		*len = sizeof(*sin);
-		return 0;
-	}
-	if (inet_pton(AF_INET6, s, &sin6->sin6_addr) == 1) {
-		sin6->sin6_family = AF_INET6;
-		*len = sizeof(*sin6);
-		return 0;
-	}
-	return -1;
 }
 
 static void set_port(struct sockaddr_storage *ss, in_port_t port)
@@ -135,7 +98,7 @@ static unsigned long long send_all(int fd, unsigned long long n, size_t size)
 		if (r < 0) {
 			if (errno == EINTR)
 				continue;
-			die("write");
+			ts_die("write");
 		}
 		sent += (unsigned long long)r;
 	}
@@ -153,7 +116,7 @@ static unsigned long long recv_all(int fd, size_t size)
 		if (r < 0) {
 			if (errno == EINTR)
 				continue;
-			die("read");
+			ts_die("read");
 		}
 		if (r == 0)
 			return got;
@@ -164,7 +127,7 @@ static unsigned long long recv_all(int fd, size_t size)
 static void report(int fd, const struct tally *t)
 {
 	if (write(fd, t, sizeof(*t)) != (ssize_t)sizeof(*t))
-		die("write(result pipe)");
+		ts_die("write(result pipe)");
 }
 
 /* Blocks until the parent closes the start pipe: every child then starts at once. */
@@ -199,7 +162,7 @@ static int raw_reader(void)
 	p[0].fd = socket(AF_INET, SOCK_RAW, IPPROTO_TCP);
 	p[1].fd = socket(AF_INET6, SOCK_RAW, IPPROTO_TCP);
 	if (p[0].fd < 0 || p[1].fd < 0)
-		die("socket(SOCK_RAW, IPPROTO_TCP)");
+		ts_die("socket(SOCK_RAW, IPPROTO_TCP)");
 	p[0].events = p[1].events = POLLIN;
 	/* Tells the caller the sockets exist: traffic from now on reaches them. */
 	printf("ready\n");
@@ -208,7 +171,7 @@ static int raw_reader(void)
 		if (poll(p, 2, 200) < 0) {
 			if (errno == EINTR)
 				continue;
-			die("poll");
+			ts_die("poll");
 		}
 		for (i = 0; i < 2; i++) {
 			ssize_t r;
@@ -220,7 +183,7 @@ static int raw_reader(void)
 				bytes += (unsigned long long)r;
 				packets++;
 			} else if (r < 0 && errno != EAGAIN && errno != EINTR) {
-				die("recv(raw)");
+				ts_die("recv(raw)");
 			}
 		}
 	}
@@ -307,9 +270,9 @@ int main(int argc, char **argv)
 	}
 	if (raw)
 		return raw_reader();
-	if (parse_addr(listen_s, &la, &llen) || parse_addr(bind_s, &ba, &blen) ||
+	if (ts_parse_addr(listen_s, &la, &llen) || ts_parse_addr(bind_s, &ba, &blen) ||
 	    la.ss_family != ba.ss_family)
-		die_msg("--listen and --bind must be IPv4 or IPv6 literals of one family");
+		ts_die_msg("--listen and --bind must be IPv4 or IPv6 literals of one family");
 	memset(buf, 'x', sizeof(buf));
 	signal(SIGPIPE, SIG_IGN);
 	/* A stuck connection must not hang the guest (every process sets its own alarm). */
@@ -320,23 +283,23 @@ int main(int argc, char **argv)
 
 		lfd[i] = socket(la.ss_family, SOCK_STREAM, 0);
 		if (lfd[i] < 0)
-			die("socket");
+			ts_die("socket");
 		setsockopt(lfd[i], SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
 		set_port(&la, 0);
 		if (bind(lfd[i], (struct sockaddr *)&la, llen) < 0)
-			die("bind(listen)");
+			ts_die("bind(listen)");
 		if (listen(lfd[i], 1) < 0)
-			die("listen");
+			ts_die("listen");
 	}
 	if (pipe(start) < 0)
-		die("pipe");
+		ts_die("pipe");
 	/* Children 0 .. pairs-1 are servers, pairs .. 2*pairs-1 their clients. */
 	for (i = 0; i < 2 * pairs; i++) {
 		if (pipe(res[i]) < 0)
-			die("pipe");
+			ts_die("pipe");
 		pid = fork();
 		if (pid < 0)
-			die("fork");
+			ts_die("fork");
 		if (pid > 0) {
 			close(res[i][1]);
 			continue;
@@ -351,40 +314,40 @@ int main(int argc, char **argv)
 			wait_start(start[0]);
 			fd = accept(lfd[i], NULL, NULL);
 			if (fd < 0)
-				die("accept");
+				ts_die("accept");
 			t[i].received = recv_all(fd, rsize);
 			t[i].sent = send_all(fd, reply, wsize);
 			if (close(fd) < 0)
-				die("close(server)");
+				ts_die("close(server)");
 		} else {
 			struct sockaddr_storage ca;
 			int fd;
 
 			len = sizeof(ca);
 			if (getsockname(lfd[i - pairs], (struct sockaddr *)&ca, &len) < 0)
-				die("getsockname");
+				ts_die("getsockname");
 			wait_start(start[0]);
 			fd = socket(ba.ss_family, SOCK_STREAM, 0);
 			if (fd < 0)
-				die("socket");
+				ts_die("socket");
 			set_port(&ba, 0);
 			if (bind(fd, (struct sockaddr *)&ba, blen) < 0)
-				die("bind(client)");
+				ts_die("bind(client)");
 			set_port(&la, get_port(&ca));
 			if (connect(fd, (struct sockaddr *)&la, llen) < 0)
-				die("connect");
+				ts_die("connect");
 			t[i].sent = send_all(fd, bytes, wsize);
 			if (shutdown(fd, SHUT_WR) < 0)
-				die("shutdown");
+				ts_die("shutdown");
 			t[i].received = recv_all(fd, rsize);
 			if (close(fd) < 0)
-				die("close(client)");
+				ts_die("close(client)");
 		}
 		report(res[i][1], &t[i]);
 		_exit(0);
 	}
 	close(start[0]);
-	t0 = now();
+	t0 = ts_now();
 	close(start[1]);
 	for (i = 0; i < 2 * pairs; i++) {
 		ssize_t r;
@@ -402,7 +365,7 @@ int main(int argc, char **argv)
 		if (!WIFEXITED(status) || WEXITSTATUS(status))
 			failed = 1;
 	if (failed)
-		die_msg("a child failed");
+		ts_die_msg("a child failed");
 	for (i = 0; i < pairs; i++) {
 		const struct tally *s = &t[i], *c = &t[pairs + i];
 
@@ -415,6 +378,6 @@ int main(int argc, char **argv)
 		c2s += c->sent;
 		s2c += s->sent;
 	}
-	printf("c2s=%llu s2c=%llu pairs=%u seconds=%.3f\n", c2s, s2c, pairs, now() - t0);
+	printf("c2s=%llu s2c=%llu pairs=%u seconds=%.3f\n", c2s, s2c, pairs, ts_now() - t0);
 	return 0;
 }
