@@ -665,6 +665,9 @@ run_mode() {
 		sleep 0.5
 	done
 	[ -z "$(progs)" ] || result attach "$mode" FAIL "BPF programs left behind: $(progs)"
+	# kprobe mode may create its probes through tracefs; they go with collectd too.
+	[ ! -s /sys/kernel/tracing/kprobe_events ] || result attach "$mode" FAIL \
+		"kprobe events left behind in tracefs: $(tr '\n' ' ' </sys/kernel/tracing/kprobe_events)"
 
 	for fam in $FAMILIES; do
 		st=FAIL why="no check function check_family_$fam"
