@@ -250,13 +250,21 @@ fam_state() { eval echo "\$fam_state_$1"; }
 csv_files() {
 	ls "$1"/csv/tstest/tcpsubnet-"$2"/"$3"-[0-9]* 2>/dev/null
 }
-# csv_last DIR SUBNET FILE: the value fields of the newest row, space separated.
+# last_table DIR: DIR/last, one line per value of the finished run: INSTANCE FILE
+# VALUES... of its newest row ("-" for the empty plugin instance). The checks look up
+# hundreds of values and every process costs dearly under TCG: one awk reads them all.
+last_table() {
+	awk -F, 'FNR == 1 { n = split(FILENAME, p, "/"); inst = p[n - 1]; sub(/^tcpsubnet-?/, "", inst)
+			f = p[n]; sub(/-[0-9][0-9][0-9][0-9]-[0-9][0-9]-[0-9][0-9]$/, "", f)
+			k = (inst == "" ? "-" : inst) " " f; if (!(k in v)) o[++m] = k }
+		$1 != "epoch" { $1 = ""; v[k] = $0 }
+		END { for (i = 1; i <= m; i++) print o[i] v[o[i]] }' \
+		/dev/null "$1"/csv/tstest/tcpsubnet*/*-[0-9]* >"$1/last" 2>/dev/null
+}
+# csv_last DIR SUBNET FILE: the value fields of the newest row, space separated (from
+# last_table).
 csv_last() {
-	local f
-	f=$(csv_files "$@")
-	[ -n "$f" ] || return 0
-	# shellcheck disable=SC2086
-	cat $f | grep -v '^epoch' | tail -n 1 | cut -d, -f2- | tr , ' '
+	awk -v i="$2" -v f="$3" '$1 == i && $2 == f { $1 = $2 = ""; sub(/^ +/, ""); print; exit }' "$1/last"
 }
 # family_absent DIR FAMILY GLOB: "n/a" when the plugin has neither the family's option
 # nor any of its values (the feature has not landed); empty otherwise.
@@ -403,8 +411,7 @@ check_family_rawsock() {
 # plugin's own account of what its figures miss); 0 for stash-full when absent.
 health() {
 	local v
-	v=$(cat /dev/null "$1"/csv/tstest/tcpsubnet/derive-"$2"-* 2>/dev/null |
-		grep -v '^epoch' | tail -n 1 | cut -d, -f2)
+	v=$(csv_last "$1" - "derive-$2")
 	[ -n "$v" ] || [ "$2" != stash-full ] || v=0
 	echo "$v"
 }
@@ -558,6 +565,7 @@ started() {
 N_RUN=0
 run_mode() {
 	local mode=$1 d=$TS_TMP/run-$1 t0 fam opt where ssub csub args line done_at i last ra rb left
+	local t_up t_flows t_stress t_stop
 	t0=$(now)
 	N_RUN=$((N_RUN + 1))
 	if [ "$(expect_mode "$mode")" = refused ]; then
@@ -599,6 +607,7 @@ run_mode() {
 		return
 	fi
 	check_attach_line "$mode" "$d" "$(progs)"
+	t_up=$(now)
 
 	t_traffic=$(date +%s)
 	: >"$TS_TMP/expect"
@@ -640,15 +649,16 @@ run_mode() {
 	done <"$TS_TMP/flows"
 	kill "$raw_pid" 2>/dev/null
 	wait "$raw_pid" 2>/dev/null
+	t_flows=$(now)
 	# shellcheck disable=SC2086
 	if line=$(ip netns exec "$ns" "$TS_STRESS" $STRESS 2>"$TS_TMP/stress.err"); then
 		ts_expect_add "$TS_TMP/stress.expect" st sc "$line"
 		STRESS_PAIRS=$(ts_field "$line" pairs)
-		result time "$mode" "stress $(ts_field "$line" seconds) s"
 	else
 		echo "$STRESS: $(cat "$TS_TMP/stress.err")" >>"$TS_TMP/stress.failed"
 	fi
 	done_at=$(date +%s)
+	t_stress=$(now)
 	# Wait for a read cycle that started after the traffic ended, then one more.
 	for i in $(seq 1 150); do
 		last=$(csv_files "$d" a if_octets | xargs cat | tail -n 1 | cut -d. -f1 | cut -d, -f1)
@@ -671,6 +681,8 @@ run_mode() {
 	left=$(cat /sys/kernel/tracing/kprobe_events 2>/dev/null | grep -vxF -f "$TS_TMP/kprobe_events.before")
 	[ -z "$left" ] || result attach "$mode" FAIL "kprobe events left behind in tracefs: $(echo "$left" | tr '\n' ' ')"
 
+	t_stop=$(now)
+	last_table "$d"
 	for fam in $FAMILIES; do
 		st=FAIL why="no check function check_family_$fam"
 		command -v "check_family_$fam" >/dev/null && "check_family_$fam" "$d" "$mode"
@@ -682,7 +694,8 @@ run_mode() {
 		result attach "$mode" FAIL "errors in collectd's log"
 		grep tcpsubnet "$d/collectd.log" | say
 	fi
-	result time "$mode" $(($(now) - t0))
+	result time "$mode" "$(($(now) - t0)) (start $((t_up - t0)), flows $((t_flows - t_up))," \
+		"stress $((t_stress - t_flows)), stop $((t_stop - t_stress)), checks $(($(now) - t_stop)))"
 }
 
 for mode in $(cat /ts/modes); do
