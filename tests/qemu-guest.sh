@@ -438,8 +438,9 @@ check_family_stress() {
 		want=$(ts_sum "$TS_TMP/stress.expect" | awk -v s="$s" '$1 == s { print $2, $3 }')
 		got=$(csv_last "$d" "$s" if_octets)
 		figures="$figures $s rx tx '$got' of '$want';"
-		[ "$want" = "$got" ] || bad="$bad $s rx tx $(echo "${got:-0 0} $want" |
-			awk '{ printf "%+.2f%% %+.2f%%", ($1 - $3) * 100 / $3, ($2 - $4) * 100 / $4 }');"
+		[ "$want" = "$got" ] || bad="$bad $s $(echo "${got:-0 0} $want" | awk '{
+			printf "rx %+d (%+.4f%%) tx %+d (%+.4f%%)", $1 - $3, ($1 - $3) * 100 / $3,
+				$2 - $4, ($2 - $4) * 100 / $4 }');"
 	done
 	if [ "$(fam_state connections)" != unknown ]; then
 		for c in "st opened-active $STRESS_PAIRS" "sc opened-passive $STRESS_PAIRS" \
