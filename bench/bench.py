@@ -170,7 +170,8 @@ class Bench:
         self.ts_bench = os.path.join(args.builddir, "bench", "ts-bench")
         self.ts_bench_base = os.path.join(args.compare, "bench", "ts-bench") if args.compare else None
         self.servers = []
-        self.raw = {"nsevent": [], "throughput": [], "read": [], "collectd": [], "meta": {}}
+        self.raw = {"nsevent": [], "throughput": [], "read": [], "collectd": [], "values": [],
+                    "meta": {}}
 
     # -- namespace and iperf3 servers
     def setup(self):
@@ -427,6 +428,44 @@ class Bench:
             log("collectd RSS N=%-5d without %s KiB, with %s KiB%s" % (
                 n, base, withp, "" if ok else " (plugin did not start!)"))
 
+    # -- phase 5: collectd's memory per dispatched value, for the options that set the
+    # number of values per subnet (RTTBuckets, RTTBucketWidth, RTT, ...)
+    def phase_values(self):
+        a = self.a
+        if not os.path.exists("/usr/sbin/collectd"):
+            log("collectd not installed: no values figures")
+            return
+        prefixes = gen_prefixes(a.values_subnets)
+        for rnd in range(a.read_rounds):
+            base, _ = self.collectd_rss(None, a.collectd_seconds)
+            for opts in VALUE_OPTIONS:
+                path = os.path.join(self.tmp, "values-%d.conf" % VALUE_OPTIONS.index(opts))
+                write_conf(path, prefixes, 0, "RTT false" not in opts)
+                with open(path, "a") as f:
+                    f.write("".join(o + "\n" for o in opts if o != "RTT false"))
+                if "RTT false" in opts:
+                    # ts-bench read needs RTT; without it a subnet has if_octets and
+                    # the health counters only.
+                    count = (a.values_subnets + 1) * (
+                        1 + 3 * ("Connections false" not in opts) +
+                        ("Retransmits false" not in opts))
+                else:
+                    out = os.path.join(self.tmp, "read.json")
+                    run([self.ts_bench, "read", "--cycles", "1", "--out", out, path])
+                    with open(out) as f:
+                        count = json.load(f)["values_per_cycle"]
+                withp, logtext = self.collectd_rss(path, a.collectd_seconds)
+                rec = {"round": rnd, "subnets": a.values_subnets, "options": opts,
+                       "values_per_cycle": count, "rss_kb_without": base,
+                       "rss_kb_with": withp, "plugin_started": "attach mode" in logtext,
+                       "collectd_interval": a.collectd_interval,
+                       "collectd_seconds": a.collectd_seconds,
+                       "date": datetime.datetime.utcnow().strftime("%Y-%m-%d %H:%M UTC")}
+                self.raw["values"].append(rec)
+                log("values %-40s %7d values/cycle, collectd RSS %s -> %s KiB%s" % (
+                    " ".join(opts) or "(defaults)", count, base, withp,
+                    "" if rec["plugin_started"] else " (plugin did not start!)"))
+
     def meta(self, argv):
         cpu = "unknown"
         with open("/proc/cpuinfo") as f:
@@ -454,6 +493,17 @@ class Bench:
 
 
 # ---------------------------------------------------------------- report
+
+# Option sets of the values phase, from the most values per subnet to the fewest.
+VALUE_OPTIONS = [
+    [],
+    ["RTTBucketWidth 2"],
+    ["RTTBucketWidth 3"],
+    ["RTTBuckets false"],
+    ["RTT false"],
+    ["RTT false", "Connections false", "Retransmits false"],
+]
+
 
 def size_kib(kib):
     return "%.0f KiB" % kib if kib < 1024 else "%.1f MiB" % (kib / 1024)
@@ -693,6 +743,44 @@ def report(raw, notes):
                 size_kib(rs[0]["map_memlock"] / 1024),
                 size_kib(median([r["rss_kb_after"] - r["rss_kb_before"] for r in rs])), crss))
         L.append("")
+    vals = [r for r in raw.get("values", []) if r["rss_kb_with"] and r["rss_kb_without"]
+            and r["plugin_started"]]
+    if vals:
+        sub = vals[0]["subnets"]
+        L.append("## collectd memory per value")
+        L.append("")
+        L.append("Measured %s. collectd (no writer, Interval %d, RSS after %d s) with the plugin and %d "
+                 "one-prefix subnets (plus `other`), against collectd without the plugin, "
+                 "for the options that set the number of values per subnet; median of %d "
+                 "rounds. The increase is mostly collectd's value cache (one entry per "
+                 "value: identifier, values, state); the plugin's own buffers are a few "
+                 "hundred bytes per subnet (see the formula below). Writers add their own "
+                 "buffers on top. Per value, the slope between the first and the last row "
+                 "is the figure to plan with (the plugin's own fixed part is in every row)."
+                 % (vals[0].get("date", m.get("date", "?")), vals[0]["collectd_interval"],
+                    vals[0]["collectd_seconds"],
+                                      sub, len({r["round"] for r in vals})))
+        L.append("")
+        L.append("| options | values per subnet | values/cycle | collectd RSS increase | "
+                 "per value |")
+        L.append("|---|---:|---:|---:|---:|")
+        for opts in VALUE_OPTIONS:
+            rs = [r for r in vals if r["options"] == opts]
+            if not rs:
+                continue
+            inc = median([r["rss_kb_with"] - r["rss_kb_without"] for r in rs])
+            count = rs[0]["values_per_cycle"]
+            L.append("| %s | %d | %d | %s | %.2f KiB |" % (
+                ", ".join("`%s`" % o for o in opts) or "defaults", count // (sub + 1), count,
+                size_kib(inc), inc / count))
+        rows = [(r["values_per_cycle"], r["rss_kb_with"] - r["rss_kb_without"]) for r in vals]
+        hi, lo = max(rows), min(rows)
+        if hi[0] > lo[0]:
+            L.append("")
+            slope = (median([b for a, b in rows if a == hi[0]]) -
+                     median([b for a, b in rows if a == lo[0]])) / (hi[0] - lo[0])
+            L.append("Slope: %.2f KiB of collectd RSS per value." % slope)
+        L.append("")
     inits = {}
     for r in raw["nsevent"]:
         if r["impl"] == "plugin":
@@ -722,7 +810,8 @@ def main():
                     "full mode, a temporary folder in quick mode)")
     ap.add_argument("--compare", metavar="BUILDDIR", help="also measure the plugin of another "
                     "build folder (its bench/ts-bench), e.g. of the main branch, as 'baseline'")
-    ap.add_argument("--only", help="comma-separated phases: nsevent,throughput,read,collectd")
+    ap.add_argument("--only", help="comma-separated phases: nsevent,throughput,read,collectd,"
+                    "values (values: not in --quick unless named)")
     ap.add_argument("--ns", dest="user_ns", help="comma-separated N (prefix counts) instead "
                     "of the default")
     ap.add_argument("--rounds", dest="user_rounds", type=int, help="rounds of the ns/event phase")
@@ -753,16 +842,19 @@ def main():
         a.kinds, a.read_ns, a.read_worst, a.cycles, a.read_rounds = \
             ["plugin", "plugin-rtt-off", "floor", "iptables"], [16], [256], 3, 1
         a.collectd_seconds, a.collectd_interval = 3, 1
+        a.values_subnets = 256
     else:
         a.ns, a.rounds, a.window, a.pairs, a.tput_seconds = [1, 16, 256, 4096, 65536], 3, 4, 5, 2
         a.kinds, a.read_ns, a.read_worst, a.cycles, a.read_rounds = \
             ["plugin", "plugin-rtt-off", "floor", "iptables"], [16, 4096, 65536], [4096, 65536], 10, 2
         a.collectd_seconds, a.collectd_interval = 12, 5
+        a.values_subnets = 4096
     if a.user_ns:
         a.ns = [int(x) for x in a.user_ns.split(",")]
     if a.user_rounds:
         a.rounds = a.user_rounds
-    phases = a.only.split(",") if a.only else ["nsevent", "throughput", "read", "collectd"]
+    phases = a.only.split(",") if a.only else ["nsevent", "throughput", "read", "collectd"] + (
+        [] if a.quick else ["values"])
     if a.loads:
         a.loads = a.loads.split(",")
     else:

@@ -25,7 +25,7 @@ struct ts_lpm_key {
  * blocks local_id is always 0, so the index is the remote subnet id.
  */
 
-/* One per index and CPU (BPF_MAP_TYPE_PERCPU_ARRAY): plain adds, no atomics. */
+/* One per index and CPU (BPF_MAP_TYPE_PERCPU_ARRAY), updated with atomic adds (see add_bytes). */
 struct ts_counters {
 	__u64 rx_bytes;
 	__u64 tx_bytes;

@@ -32,6 +32,7 @@ struct side {
 	/* The text each prefix was written as, for duplicate messages (parallel array). */
 	const char **text;
 	size_t text_cap;
+	size_t subnet_cap;
 };
 
 struct parse_state {
@@ -42,6 +43,7 @@ struct parse_state {
 	struct side remote, local;
 	bool seen_attach, seen_unmatched, seen_max, seen_btf, seen_rtt, seen_pct;
 	bool seen_conn, seen_retrans;
+	bool seen_buckets, seen_width, seen_max_values;
 };
 
 static void side_init(struct side *sd, const char *opt, struct ts_subnet **subnets,
@@ -53,6 +55,7 @@ static void side_init(struct side *sd, const char *opt, struct ts_subnet **subne
 	sd->n_subnets = n_subnets;
 	sd->prefixes = prefixes;
 	sd->n_prefixes = n_prefixes;
+	sd->subnet_cap = *n_subnets; /* what is there is full: the next add grows it */
 }
 
 static void report(struct parse_state *st, const char *fmt, ...)
@@ -121,6 +124,9 @@ void ts_config_init(struct ts_config *c)
 	c->n_percentiles = 3;
 	c->connections = true;
 	c->retransmits = true;
+	c->rtt_buckets = true;
+	c->rtt_bucket_width = 1;
+	c->max_values = TS_DEFAULT_MAX_VALUES;
 }
 
 void ts_config_free(struct ts_config *c)
@@ -368,11 +374,18 @@ int ts_attach_mode_parse(const char *s, enum ts_attach_mode *out)
 
 static int add_subnet(struct side *sd, const char *name, uint32_t *id)
 {
-	struct ts_subnet *s = realloc(*sd->subnets, (*sd->n_subnets + 1) * sizeof(*s));
+	struct ts_subnet *s = *sd->subnets;
 
-	if (s == NULL)
-		return -1;
-	*sd->subnets = s;
+	/* Geometric growth: one realloc per subnet is quadratic where realloc copies. */
+	if (*sd->n_subnets >= sd->subnet_cap) {
+		size_t cap = sd->subnet_cap ? 2 * sd->subnet_cap : 16;
+
+		s = realloc(*sd->subnets, cap * sizeof(*s));
+		if (s == NULL)
+			return -1;
+		*sd->subnets = s;
+		sd->subnet_cap = cap;
+	}
 	memset(&s[*sd->n_subnets], 0, sizeof(*s));
 	snprintf(s[*sd->n_subnets].name, sizeof(s->name), "%s", name);
 	(*sd->n_subnets)++;
@@ -626,6 +639,111 @@ static void parse_ports(struct parse_state *st, const struct ts_citem *ci, uint6
 	}
 }
 
+/* ---- cardinality: RTTBuckets, RTTBucketWidth, MaxValues ---- */
+
+/* A whole number lo..hi as the only value of ci; reports and returns -1 otherwise. */
+static int whole_number(struct parse_state *st, const struct ts_citem *ci, double lo,
+			double hi, const char *example, double *out)
+{
+	char nb[32];
+	double v;
+
+	if (ci->values_num != 1 || ci->values[0].type != TS_CV_NUMBER) {
+		report(st, "%s expects one number, e.g. %s %s", ci->key, ci->key, example);
+		return -1;
+	}
+	v = ci->values[0].number;
+	if (!(v >= lo && v <= hi) || v != floor(v)) {
+		report(st, "%s %s is out of range; use a whole number from %.0f to %.0f", ci->key,
+		       num(v, nb, sizeof(nb)), lo, hi);
+		return -1;
+	}
+	*out = v;
+	return 0;
+}
+
+/* Returns false when ci is none of these options. */
+static bool parse_values_option(struct parse_state *st, const struct ts_citem *ci)
+{
+	struct ts_config *c = st->c;
+	double v;
+
+	if (strcasecmp(ci->key, "RTTBuckets") == 0) {
+		if (once(st, &st->seen_buckets, "RTTBuckets") && get_bool(ci, &c->rtt_buckets) != 0)
+			report(st, "RTTBuckets expects true or false");
+	} else if (strcasecmp(ci->key, "RTTBucketWidth") == 0) {
+		if (once(st, &st->seen_width, "RTTBucketWidth") &&
+		    whole_number(st, ci, 1, TS_HIST_SLOTS, "3", &v) == 0)
+			c->rtt_bucket_width = (unsigned)v;
+	} else if (strcasecmp(ci->key, "MaxValues") == 0) {
+		if (once(st, &st->seen_max_values, "MaxValues") &&
+		    whole_number(st, ci, 1, TS_LIMIT_MAX_VALUES, "1000000", &v) == 0)
+			c->max_values = (size_t)v;
+	} else {
+		return false;
+	}
+	return true;
+}
+
+unsigned ts_config_bucket_values(const struct ts_config *c)
+{
+	return c->rtt && c->rtt_buckets ? ts_hist_bucket_count(c->rtt_bucket_width) : 0;
+}
+
+size_t ts_config_values_per_instance(const struct ts_config *c)
+{
+	size_t n = 1; /* if_octets */
+
+	if (c->connections)
+		n += 3;
+	if (c->retransmits)
+		n += 1;
+	if (c->rtt) /* rtt-samples, rtt-average, the percentiles */
+		n += 2 + c->n_percentiles;
+	return n + ts_config_bucket_values(c);
+}
+
+size_t ts_config_instance_count(const struct ts_config *c)
+{
+	size_t n = ts_config_index_count(c);
+
+	return c->report_unmatched ? n : n - (c->n_lsubnets + 1);
+}
+
+size_t ts_config_values_per_cycle(const struct ts_config *c)
+{
+	return ts_config_instance_count(c) * ts_config_values_per_instance(c) + TS_HEALTH_VALUES;
+}
+
+/* MaxValues: the count, and what would bring it down, in one line. */
+static void check_values(struct parse_state *st)
+{
+	const struct ts_config *c = st->c;
+	size_t per = ts_config_values_per_instance(c), total = ts_config_values_per_cycle(c);
+	size_t buckets = ts_config_bucket_values(c);
+	char alt[160] = "";
+	size_t o = 0;
+
+	if (total <= c->max_values)
+		return;
+	if (buckets > 0)
+		o += (size_t)snprintf(alt + o, sizeof(alt) - o, "RTTBuckets false: %zu, ",
+				      per - buckets);
+	if (buckets > ts_hist_bucket_count(3))
+		o += (size_t)snprintf(alt + o, sizeof(alt) - o, "RTTBucketWidth 3: %zu, ",
+				      per - buckets + ts_hist_bucket_count(3));
+	if (c->rtt)
+		o += (size_t)snprintf(alt + o, sizeof(alt) - o, "RTT false: %zu, ",
+				      per - buckets - 2 - c->n_percentiles);
+	if (o > 2)
+		alt[o - 2] = '\0';
+	report(st, "MaxValues %zu is exceeded: %zu %s x %zu values + %d health values = %zu "
+	       "values per read cycle; raise MaxValues to %zu%s%s%s or configure fewer subnets",
+	       c->max_values, ts_config_instance_count(c),
+	       c->n_lsubnets ? "subnet pairs" : "subnets", per, TS_HEALTH_VALUES, total, total,
+	       o ? ", send fewer values per subnet (" : "", alt, o ? ")" : "");
+}
+
 static void parse_option(struct parse_state *st, const struct ts_citem *ci)
 {
 	struct ts_config *c = st->c;
@@ -705,11 +823,11 @@ static void parse_option(struct parse_state *st, const struct ts_citem *ci)
 		c->btf_path = strdup(s);
 		if (c->btf_path == NULL)
 			report(st, "out of memory while reading KernelBTF");
-	} else {
+	} else if (!parse_values_option(st, ci)) {
 		report(st, "unknown option \"%.64s\" in <Plugin tcpsubnet>; valid options are "
 		       "Subnet, LocalSubnet, ReportUnmatched, AttachMode, MaxPrefixes, KernelBTF, "
-		       "RTT, RTTPercentile, Connections, Retransmits, LocalPort and RemotePort",
-		       ci->key);
+		       "RTT, RTTPercentile, RTTBuckets, RTTBucketWidth, Connections, Retransmits, "
+		       "LocalPort, RemotePort and MaxValues", ci->key);
 	}
 }
 
@@ -996,6 +1114,8 @@ int ts_config_parse(struct ts_config *c, const struct ts_citem *block, ts_msg_fn
 		check_pairs(&st);
 		check_slots(&st);
 	}
+	if (st.errors == 0)
+		check_values(&st);
 	return st.errors;
 }
 

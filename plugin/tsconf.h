@@ -26,6 +26,17 @@
 #define TS_LIMIT_SLOT_MIB 1024
 #define TS_MAX_PERCENTILES 16
 #define TS_PORT_WORDS_U (65536 / 64)
+/*
+ * Default bound on values per read cycle (MaxValues). Each value costs collectd about
+ * 1.6 KiB of RSS in its value cache (docs/PERFORMANCE.md), so the default stops at
+ * about 1.5 GiB; it admits 27,000 subnets with the default options, and 65,536
+ * one-prefix subnets (MaxPrefixes' default) with RTTBuckets false.
+ */
+#define TS_DEFAULT_MAX_VALUES 1000000
+/* Above any count a configuration can reach (262,144 slots x 50 values). */
+#define TS_LIMIT_MAX_VALUES (1 << 24)
+/* The plugin's own values each cycle, in the empty instance (ts_values_emit_health). */
+#define TS_HEALTH_VALUES 4
 /* collectd's DATA_MAX_NAME_LEN minus the terminating NUL. */
 #define TS_INSTANCE_MAX 127
 
@@ -89,6 +100,11 @@ struct ts_config {
 	bool connections;
 	bool retransmits;
 
+	/* Cardinality: bucket values on/off, log2 slots per bucket, values per cycle. */
+	bool rtt_buckets;
+	unsigned rtt_bucket_width;
+	size_t max_values;
+
 	/* LocalPort / RemotePort filters: bit p set = port p passes. */
 	bool lport_filter, rport_filter;
 	uint64_t lport_bits[TS_PORT_WORDS_U];
@@ -148,6 +164,18 @@ const char *ts_config_local_instance(const struct ts_config *c, uint32_t id);
  */
 size_t ts_config_index_count(const struct ts_config *c);
 bool ts_config_index_name(const struct ts_config *c, size_t index, char *buf, size_t len);
+
+/*
+ * Values dispatched per reported instance and per read cycle (an if_octets value list
+ * counts once; the cycle adds the TS_HEALTH_VALUES), at most: RTT averages and
+ * percentiles are counted although an interval without samples leaves them out.
+ * ts_config_parse refuses a configuration whose count exceeds MaxValues.
+ */
+size_t ts_config_values_per_instance(const struct ts_config *c);
+size_t ts_config_instance_count(const struct ts_config *c);
+size_t ts_config_values_per_cycle(const struct ts_config *c);
+/* Bucket values per instance: 0 with RTT or RTTBuckets off. */
+unsigned ts_config_bucket_values(const struct ts_config *c);
 
 /* Whether a port passes the LocalPort / RemotePort filters. */
 bool ts_config_port_passes(const struct ts_config *c, bool local, unsigned port);

@@ -98,6 +98,37 @@ void ts_hist_bucket_name(unsigned slot, char *buf, size_t len)
 	snprintf(buf, len, "rtt-%g_%g", ts_hist_slot_lo(slot), ts_hist_slot_hi(slot));
 }
 
+unsigned ts_hist_bucket_count(unsigned width)
+{
+	if (width == 0)
+		width = 1;
+	return (TS_HIST_SLOTS + width - 1) / width;
+}
+
+unsigned ts_hist_bucket_first(unsigned width, unsigned bucket)
+{
+	unsigned first = (width ? width : 1) * bucket;
+
+	return first < TS_HIST_SLOTS ? first : TS_HIST_SLOTS;
+}
+
+unsigned ts_hist_bucket_end(unsigned width, unsigned bucket)
+{
+	return ts_hist_bucket_first(width, bucket + 1);
+}
+
+void ts_hist_merged_bucket_name(unsigned width, unsigned bucket, char *buf, size_t len)
+{
+	unsigned first = ts_hist_bucket_first(width, bucket);
+	unsigned end = ts_hist_bucket_end(width, bucket);
+
+	if (end == 0 || first >= end) {
+		snprintf(buf, len, "rtt-none");
+		return;
+	}
+	snprintf(buf, len, "rtt-%g_%g", ts_hist_slot_lo(first), ts_hist_slot_hi(end - 1));
+}
+
 void ts_hist_percentile_name(double pct, char *buf, size_t len)
 {
 	snprintf(buf, len, "rtt-percentile-%g", pct);

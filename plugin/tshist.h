@@ -50,6 +50,19 @@ double ts_hist_average(const struct ts_hist *h);
 /* "rtt-<lo>_<hi>" with %g seconds and "inf", as collectd's tail plugin names buckets. */
 void ts_hist_bucket_name(unsigned slot, char *buf, size_t len);
 
+/*
+ * Coarser bucket values (RTTBucketWidth): bucket j merges the width adjacent slots
+ * from j x width on, so each bucket spans a factor of 2^width (the last one, which
+ * holds the open top slot, may have fewer slots). Percentiles and averages keep using
+ * the fine slots; only the dispatched bucket values get coarser.
+ */
+unsigned ts_hist_bucket_count(unsigned width);
+unsigned ts_hist_bucket_first(unsigned width, unsigned bucket);
+unsigned ts_hist_bucket_end(unsigned width, unsigned bucket); /* one past its last slot */
+
+/* "rtt-<lo>_<hi>" of a merged bucket: its first slot's lower and last slot's upper bound. */
+void ts_hist_merged_bucket_name(unsigned width, unsigned bucket, char *buf, size_t len);
+
 /* "rtt-percentile-<pct>" with %g (50, 99.9). */
 void ts_hist_percentile_name(double pct, char *buf, size_t len);
 

@@ -27,6 +27,8 @@ static void emit_gauge(ts_value_fn fn, void *ctx, const char *inst, const char *
  * was most of a read cycle when done per value (profiled with 4096 subnets).
  */
 struct rtt_names {
+	unsigned n_buckets;		   /* 0 with RTTBuckets false */
+	unsigned edge[TS_HIST_SLOTS + 1]; /* bucket b holds slots edge[b] .. edge[b + 1] - 1 */
 	char bucket[TS_HIST_SLOTS][48];
 	char percentile[TS_MAX_PERCENTILES][48];
 };
@@ -40,8 +42,13 @@ static void emit_rtt(const struct ts_config *c, const struct rtt_names *names,
 
 	*prev = *now;
 	emit_derive(fn, ctx, inst, "derive", "rtt-samples", ts_hist_count(now));
-	for (unsigned i = 0; i < TS_HIST_SLOTS; i++)
-		emit_gauge(fn, ctx, inst, "bucket", names->bucket[i], (double)d.slot[i] / elapsed);
+	for (unsigned b = 0; b < names->n_buckets; b++) {
+		uint64_t n = 0;
+
+		for (unsigned i = names->edge[b]; i < names->edge[b + 1]; i++)
+			n += d.slot[i];
+		emit_gauge(fn, ctx, inst, "bucket", names->bucket[b], (double)n / elapsed);
+	}
 	/* No samples in this interval: no figure rather than a fake zero. */
 	if (samples == 0)
 		return;
@@ -63,8 +70,13 @@ void ts_values_emit(const struct ts_config *c, const struct ts_counters *totals,
 	if (!(elapsed > 0))
 		elapsed = 1;
 	if (rtt) {
-		for (unsigned i = 0; i < TS_HIST_SLOTS; i++)
-			ts_hist_bucket_name(i, names.bucket[i], sizeof(names.bucket[i]));
+		names.n_buckets = ts_config_bucket_values(c);
+		for (unsigned b = 0; b < names.n_buckets; b++) {
+			names.edge[b] = ts_hist_bucket_first(c->rtt_bucket_width, b);
+			names.edge[b + 1] = ts_hist_bucket_end(c->rtt_bucket_width, b);
+			ts_hist_merged_bucket_name(c->rtt_bucket_width, b, names.bucket[b],
+						   sizeof(names.bucket[b]));
+		}
 		for (size_t i = 0; i < c->n_percentiles; i++)
 			ts_hist_percentile_name(c->percentiles[i], names.percentile[i],
 						sizeof(names.percentile[i]));
@@ -108,6 +120,8 @@ void ts_values_emit_health(const struct ts_health *h, ts_value_fn fn, void *ctx)
 		{ "storage-failures", h->storage_fail },
 	};
 
+	_Static_assert(sizeof(v) / sizeof(v[0]) == TS_HEALTH_VALUES,
+		       "MaxValues counts TS_HEALTH_VALUES of them");
 	for (size_t i = 0; i < sizeof(v) / sizeof(v[0]); i++) {
 		struct ts_value out = { .plugin_instance = "", .type = "derive",
 					.type_instance = v[i].name, .n = 1, .derive = true,

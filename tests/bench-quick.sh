@@ -7,7 +7,7 @@
 ts_require_bpf
 ts_tmpdir
 for tool in iperf3 iptables iptables-restore python3; do
-	command -v "$tool" >/dev/null || ts_skip "$tool is not installed (scripts/deps installs it)"
+	command -v "$tool" >/dev/null || ts_skip "$tool is not installed (scripts/deps --test installs it)"
 done
 
 if TS_BUILDDIR=$top_builddir "$top_srcdir/bench/run" --quick --out "$TS_TMP/out" \

@@ -93,11 +93,15 @@ static int read_value(struct reader *r, struct ts_cval *v)
 
 static int push(struct ts_citem *parent, const struct ts_citem *child)
 {
-	struct ts_citem *c = realloc((void *)parent->children,
-				     (size_t)(parent->children_num + 1) * sizeof(*c));
+	int n = parent->children_num;
+	struct ts_citem *c = (struct ts_citem *)parent->children;
 
-	if (c == NULL)
-		return -1;
+	/* Capacity 16, then doubling at every power of two: no realloc per child. */
+	if (n == 0 || (n >= 16 && (n & (n - 1)) == 0)) {
+		c = realloc(c, (size_t)(n ? 2 * n : 16) * sizeof(*c));
+		if (c == NULL)
+			return -1;
+	}
 	c[parent->children_num++] = *child;
 	parent->children = c;
 	return 0;

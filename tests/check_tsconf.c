@@ -778,6 +778,146 @@ START_TEST(counter_slots_are_bounded_without_local_subnets)
 }
 END_TEST
 
+/* ---- cardinality: RTTBuckets, RTTBucketWidth, MaxValues ---- */
+
+START_TEST(cardinality_options_take_their_values)
+{
+	struct ts_config c;
+	struct errs e;
+
+	ck_assert_int_eq(parse("Subnet \"10.0.0.0/8\"\n", &c, &e), 0);
+	ck_assert(c.rtt_buckets);
+	ck_assert_uint_eq(c.rtt_bucket_width, 1);
+	ck_assert_uint_eq(c.max_values, TS_DEFAULT_MAX_VALUES);
+	ts_config_free(&c);
+	ck_assert_int_eq(parse("Subnet \"10.0.0.0/8\"\nRTTBuckets false\nRTTBucketWidth 3\n"
+			       "MaxValues 74\n", &c, &e), 0);
+	ck_assert(!c.rtt_buckets);
+	ck_assert_uint_eq(c.rtt_bucket_width, 3);
+	ck_assert_uint_eq(c.max_values, 74);
+	ts_config_free(&c);
+}
+END_TEST
+
+/* Values per subnet of each option combination: the table in the man page and README. */
+START_TEST(values_per_subnet_of_each_option_combination)
+{
+	static const struct {
+		const char *opts;
+		size_t per, buckets;
+	} rows[] = {
+		{ "", 37, 27 },
+		{ "RTTBucketWidth 2\n", 24, 14 },
+		{ "RTTBucketWidth 3\n", 19, 9 },
+		{ "RTTBucketWidth 9\n", 13, 3 },
+		{ "RTTBucketWidth 27\n", 11, 1 },
+		{ "RTTBuckets false\n", 10, 0 },
+		{ "RTTBuckets false\nRTTPercentile 99\n", 8, 0 },
+		{ "RTTPercentile 50 90 99 99.9\nRTTBucketWidth 3\n", 20, 9 },
+		{ "RTT false\n", 5, 0 },
+		{ "RTT false\nRTTBucketWidth 3\n", 5, 0 },
+		{ "RTT false\nConnections false\nRetransmits false\n", 1, 0 },
+		{ "Connections false\nRetransmits false\nRTTBuckets false\n", 6, 0 },
+	};
+
+	for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+		char text[256];
+		struct ts_config c;
+		struct errs e;
+
+		snprintf(text, sizeof(text), "Subnet \"10.0.0.0/8\"\n%s", rows[i].opts);
+		ck_assert_int_eq(parse(text, &c, &e), 0);
+		ck_assert_msg(ts_config_values_per_instance(&c) == rows[i].per &&
+			      ts_config_bucket_values(&c) == rows[i].buckets,
+			      "%s: %zu values (%u buckets), want %zu (%zu)", rows[i].opts,
+			      ts_config_values_per_instance(&c), ts_config_bucket_values(&c),
+			      rows[i].per, rows[i].buckets);
+		/* The subnet and "other". */
+		ck_assert_uint_eq(ts_config_values_per_cycle(&c),
+				  2 * rows[i].per + TS_HEALTH_VALUES);
+		ts_config_free(&c);
+	}
+}
+END_TEST
+
+START_TEST(instances_count_pairs_and_unmatched)
+{
+	struct ts_config c;
+	struct errs e;
+
+	ck_assert_int_eq(parse("LocalSubnet \"10.1.0.0/16\"\nSubnet \"10.2.0.0/16\"\n"
+			       "Subnet \"10.3.0.0/16\"\n", &c, &e), 0);
+	ck_assert_uint_eq(ts_config_instance_count(&c), 2 * 3);
+	ts_config_free(&c);
+	ck_assert_int_eq(parse("LocalSubnet \"10.1.0.0/16\"\nSubnet \"10.2.0.0/16\"\n"
+			       "Subnet \"10.3.0.0/16\"\nReportUnmatched false\n", &c, &e), 0);
+	ck_assert_uint_eq(ts_config_instance_count(&c), 2 * 2);
+	ts_config_free(&c);
+	/* Built-in subnets: loopback, private, link-local and other. */
+	ck_assert_int_eq(parse("", &c, &e), 0);
+	ck_assert_uint_eq(ts_config_values_per_cycle(&c), 4 * 37 + TS_HEALTH_VALUES);
+	ts_config_free(&c);
+}
+END_TEST
+
+START_TEST(max_values_is_a_bound_on_values_per_cycle)
+{
+	struct ts_config c;
+	struct errs e;
+
+	ck_assert_int_eq(parse("MaxValues 78\nSubnet \"10.0.0.0/8\"\n", &c, &e), 0);
+	ts_config_free(&c);
+	expect_error("MaxValues 77\nSubnet \"10.0.0.0/8\"\n",
+		     "MaxValues 77 is exceeded: 2 subnets x 37 values + 4 health values = 78 "
+		     "values per read cycle; raise MaxValues to 78, send fewer values per subnet "
+		     "(RTTBuckets false: 10, RTTBucketWidth 3: 19, RTT false: 5) or configure "
+		     "fewer subnets", NULL);
+	/* Only the suggestions that would lower the count. */
+	expect_error("MaxValues 20\nSubnet \"10.0.0.0/8\"\nRTTBucketWidth 9\n",
+		     "2 subnets x 13 values + 4 health values = 30 values",
+		     "(RTTBuckets false: 10, RTT false: 5)");
+	expect_error("MaxValues 9\nSubnet \"10.0.0.0/8\"\nRTT false\n",
+		     "2 subnets x 5 values + 4 health values = 14 values per read cycle; raise "
+		     "MaxValues to 14 or configure fewer subnets", NULL);
+	expect_error("MaxValues 1\nLocalSubnet \"10.1.0.0/16\"\nSubnet \"10.0.0.0/8\"\n"
+		     "RTT false\nConnections false\nRetransmits false\n",
+		     "4 subnet pairs x 1 values + 4 health values = 8 values", NULL);
+	expect_error("MaxValues 0\nSubnet \"10.0.0.0/8\"\n", "MaxValues 0 is out of range; use a "
+		     "whole number from 1 to 16777216", NULL);
+	expect_error("MaxValues \"1\"\nSubnet \"10.0.0.0/8\"\n", "MaxValues expects one number",
+		     NULL);
+	expect_error("RTTBucketWidth 28\nSubnet \"10.0.0.0/8\"\n",
+		     "RTTBucketWidth 28 is out of range; use a whole number from 1 to 27", NULL);
+	expect_error("RTTBuckets 3\nSubnet \"10.0.0.0/8\"\n", "RTTBuckets expects true or false",
+		     NULL);
+}
+END_TEST
+
+/*
+ * The default bound (why 1,000,000): 65,536 one-prefix subnets (MaxPrefixes' default)
+ * pass with RTTBuckets false, 27,000 subnets with every default; 65,536 subnets with
+ * the defaults (2.4 million values, about 4 GiB of collectd RSS) are refused.
+ */
+START_TEST(default_max_values_admits_what_the_docs_say)
+{
+	struct ts_config c;
+	struct errs e;
+
+	ck_assert_int_eq(parse("Subnet \"10.0.0.0/8\"\n", &c, &e), 0);
+	c.n_subnets = 26999; /* + other = 27,000 instances; only the count looks at it */
+	ck_assert_uint_le(ts_config_values_per_cycle(&c), TS_DEFAULT_MAX_VALUES);
+	c.n_subnets = 65536;
+	ck_assert_uint_gt(ts_config_values_per_cycle(&c), TS_DEFAULT_MAX_VALUES);
+	c.rtt_buckets = false;
+	ck_assert_uint_le(ts_config_values_per_cycle(&c), TS_DEFAULT_MAX_VALUES);
+	c.n_subnets = 1;
+	ts_config_free(&c);
+	/* The largest configuration there can be stays below the upper limit of MaxValues. */
+	ck_assert_uint_lt((size_t)TS_LIMIT_INDEXES * (1 + 3 + 1 + 2 + TS_MAX_PERCENTILES + 27),
+			  TS_LIMIT_MAX_VALUES);
+}
+END_TEST
+
 static Suite *tsconf_suite(void)
 {
 	Suite *s = suite_create("tsconf");
@@ -831,7 +971,15 @@ static Suite *tsconf_suite(void)
 	tcase_add_test(tc, bad_rtt_and_health_values);
 	tcase_add_test(tc, colliding_pair_instances_are_refused);
 	tcase_add_test(tc, names_equal_once_written_are_refused);
-	tcase_add_test(tc, counter_slots_are_bounded_without_local_subnets);
+	/* 300,001 subnets: about a second under ASan; valgrind.sh skips it (TS_UNIT_SKIP_LARGE). */
+	if (!getenv("TS_UNIT_SKIP_LARGE")) {
+		TCase *large = tcase_create("large");
+
+		tcase_set_timeout(large, 120);
+		tcase_add_test(large, counter_slots_are_bounded_without_local_subnets);
+		suite_add_tcase(s, large);
+	}
+
 	tcase_add_test(tc, ports_and_ranges_set_the_filter);
 	tcase_add_test(tc, bad_ports_are_errors);
 	tcase_add_test(tc, local_subnets_make_pairs);
@@ -840,6 +988,14 @@ static Suite *tsconf_suite(void)
 	tcase_add_test(tc, same_prefix_may_be_local_and_remote);
 	tcase_add_test(tc, pair_names_must_fit_collectd);
 	tcase_add_test(tc, max_prefixes_counts_local_prefixes_too);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("cardinality");
+	tcase_add_test(tc, cardinality_options_take_their_values);
+	tcase_add_test(tc, values_per_subnet_of_each_option_combination);
+	tcase_add_test(tc, instances_count_pairs_and_unmatched);
+	tcase_add_test(tc, max_values_is_a_bound_on_values_per_cycle);
+	tcase_add_test(tc, default_max_values_admits_what_the_docs_say);
 	suite_add_tcase(s, tc);
 	return s;
 }

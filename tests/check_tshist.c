@@ -194,14 +194,14 @@ END_TEST
 
 struct seen {
 	int n;
-	char line[256][96];
+	char line[1024][96];
 };
 
 static void record(void *ctx, const struct ts_value *v)
 {
 	struct seen *s = ctx;
 
-	ck_assert_int_lt(s->n, 256);
+	ck_assert_int_lt(s->n, 1024);
 	if (v->derive && v->n == 2)
 		snprintf(s->line[s->n++], 96, "%s %s %llu %llu", v->plugin_instance, v->type,
 			 (unsigned long long)v->d[0], (unsigned long long)v->d[1]);
@@ -332,6 +332,142 @@ START_TEST(pairs_are_named_local_to_remote)
 }
 END_TEST
 
+/* ---- coarser buckets (RTTBucketWidth) ---- */
+
+START_TEST(merged_buckets_cover_every_slot_once)
+{
+	for (unsigned w = 1; w <= TS_HIST_SLOTS; w++) {
+		unsigned n = ts_hist_bucket_count(w), next = 0;
+
+		ck_assert_uint_eq(n, (TS_HIST_SLOTS + w - 1) / w);
+		for (unsigned b = 0; b < n; b++) {
+			ck_assert_uint_eq(ts_hist_bucket_first(w, b), next);
+			ck_assert_uint_gt(ts_hist_bucket_end(w, b), next);
+			ck_assert_uint_le(ts_hist_bucket_end(w, b) - next, w);
+			/* Every bucket but the last spans exactly w slots: a factor of 2^w. */
+			if (b + 1 < n)
+				ck_assert_uint_eq(ts_hist_bucket_end(w, b) - next, w);
+			next = ts_hist_bucket_end(w, b);
+		}
+		ck_assert_uint_eq(next, TS_HIST_SLOTS);
+	}
+}
+END_TEST
+
+START_TEST(merged_bucket_names_keep_the_lo_hi_convention)
+{
+	char buf[64], fine[64];
+
+	for (unsigned i = 0; i < TS_HIST_SLOTS; i++) {
+		ts_hist_merged_bucket_name(1, i, buf, sizeof(buf));
+		ts_hist_bucket_name(i, fine, sizeof(fine));
+		ck_assert_str_eq(buf, fine);
+	}
+	ts_hist_merged_bucket_name(3, 0, buf, sizeof(buf));
+	ck_assert_str_eq(buf, "rtt-0_8e-06");
+	ts_hist_merged_bucket_name(3, 3, buf, sizeof(buf));
+	ck_assert_str_eq(buf, "rtt-0.000512_0.004096");
+	ts_hist_merged_bucket_name(3, 8, buf, sizeof(buf));
+	ck_assert_str_eq(buf, "rtt-16.7772_inf");
+	ts_hist_merged_bucket_name(2, 12, buf, sizeof(buf));
+	ck_assert_str_eq(buf, "rtt-16.7772_67.1089");
+	ts_hist_merged_bucket_name(2, 13, buf, sizeof(buf));
+	ck_assert_str_eq(buf, "rtt-67.1089_inf");
+	ts_hist_merged_bucket_name(27, 0, buf, sizeof(buf));
+	ck_assert_str_eq(buf, "rtt-0_inf");
+}
+END_TEST
+
+START_TEST(coarse_buckets_sum_their_slots_and_keep_fine_percentiles)
+{
+	struct ts_config c;
+	struct ts_counters t[2] = { { 0 } };
+	struct ts_hist now[2] = { { { 0 }, 0 } }, prev[2] = { { { 0 }, 0 } };
+	static struct seen s;
+
+	config(&c, "Subnet \"10.0.0.0/8\"\nRTTBucketWidth 3\n");
+	put(&now[1], 600, 4);  /* slot 9 */
+	put(&now[1], 1500, 10); /* slot 10 */
+	put(&now[1], 3000, 6); /* slot 11 */
+	put(&now[1], 5000, 2); /* slot 12: the next bucket */
+	memset(&s, 0, sizeof(s));
+	ts_values_emit(&c, t, now, prev, 2.0, record, &s);
+	ck_assert(has(&s, "10.0.0.0/8 bucket-rtt-0.000512_0.004096 10"));
+	ck_assert(has(&s, "10.0.0.0/8 bucket-rtt-0.004096_0.032768 1"));
+	ck_assert(has(&s, "10.0.0.0/8 bucket-rtt-0_8e-06 0"));
+	ck_assert(has(&s, "10.0.0.0/8 bucket-rtt-16.7772_inf 0"));
+	ck_assert(!has_prefix(&s, "10.0.0.0/8 bucket-rtt-0.001024_"));
+	/* Rank 11 of 22 is the 7th of slot 10's 10 samples: 1.024 + 0.7 x 1.024 ms, from
+	 * the fine slots (the coarse bucket would give 0.512 + 11/20 x 3.584 ms). */
+	ck_assert(has(&s, "10.0.0.0/8 latency-rtt-percentile-50 0.0017408"));
+	ck_assert(has(&s, "10.0.0.0/8 derive-rtt-samples 22"));
+	ck_assert_int_eq(s.n, 2 * (6 + 9) + 4);
+	ts_config_free(&c);
+}
+END_TEST
+
+START_TEST(buckets_off_keeps_percentiles_and_averages)
+{
+	struct ts_config c;
+	struct ts_counters t[2] = { { 0 } };
+	struct ts_hist now[2] = { { { 0 }, 0 } }, prev[2] = { { { 0 }, 0 } };
+	static struct seen s;
+
+	config(&c, "Subnet \"10.0.0.0/8\"\nRTTBuckets false\n");
+	put(&now[1], 1500, 10);
+	memset(&s, 0, sizeof(s));
+	ts_values_emit(&c, t, now, prev, 2.0, record, &s);
+	for (int i = 0; i < s.n; i++)
+		ck_assert_msg(strstr(s.line[i], " bucket-") == NULL, "%s", s.line[i]);
+	ck_assert(has(&s, "10.0.0.0/8 latency-rtt-average 0.0015"));
+	ck_assert(has(&s, "10.0.0.0/8 latency-rtt-percentile-50 0.001536"));
+	ck_assert(has(&s, "10.0.0.0/8 derive-rtt-samples 10"));
+	ck_assert_int_eq(s.n, 2 * 6 + 4);
+	ts_config_free(&c);
+}
+END_TEST
+
+/* What MaxValues bounds is what a cycle with samples in every slot dispatches. */
+START_TEST(values_per_cycle_is_what_a_full_cycle_dispatches)
+{
+	static const char *const confs[] = {
+		"Subnet \"10.0.0.0/8\"\n",
+		"Subnet \"10.0.0.0/8\"\nRTTBucketWidth 3\nRTTPercentile 50 99.9\n",
+		"Subnet \"10.0.0.0/8\"\nRTTBucketWidth 27\n",
+		"Subnet \"10.0.0.0/8\"\nRTTBuckets false\n",
+		"Subnet \"10.0.0.0/8\"\nRTT false\n",
+		"Subnet \"10.0.0.0/8\"\nConnections false\nReportUnmatched false\n",
+		("LocalSubnet \"10.1.0.0/16\"\nSubnet \"10.2.0.0/16\"\nSubnet \"10.3.0.0/16\"\n"
+		 "RTTBucketWidth 2\n"),
+		"LocalSubnet \"10.1.0.0/16\"\nSubnet \"10.2.0.0/16\"\nReportUnmatched false\n",
+		"",
+	};
+	static struct seen s;
+
+	for (size_t k = 0; k < sizeof(confs) / sizeof(confs[0]); k++) {
+		struct ts_config c;
+		struct ts_counters t[9] = { { 0 } };
+		struct ts_hist now[9], prev[9];
+		struct ts_health health = { 1, 2, 3, 4 };
+
+		config(&c, confs[k]);
+		ck_assert_uint_le(ts_config_index_count(&c), 9);
+		memset(now, 0, sizeof(now));
+		memset(prev, 0, sizeof(prev));
+		for (size_t i = 0; i < ts_config_index_count(&c); i++)
+			for (unsigned j = 0; j < TS_HIST_SLOTS; j++)
+				now[i].slot[j] = 1;
+		memset(&s, 0, sizeof(s));
+		ts_values_emit(&c, t, now, prev, 1.0, record, &s);
+		ts_values_emit_health(&health, record, &s);
+		ck_assert_msg((size_t)s.n == ts_config_values_per_cycle(&c),
+			      "%s: %d values dispatched, counted %zu", confs[k], s.n,
+			      ts_config_values_per_cycle(&c));
+		ts_config_free(&c);
+	}
+}
+END_TEST
+
 static Suite *tshist_suite(void)
 {
 	Suite *s = suite_create("tshist");
@@ -358,6 +494,14 @@ static Suite *tshist_suite(void)
 	tcase_add_test(tc, interval_without_samples_has_no_percentiles);
 	tcase_add_test(tc, disabled_families_and_unmatched_are_not_dispatched);
 	tcase_add_test(tc, pairs_are_named_local_to_remote);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("cardinality");
+	tcase_add_test(tc, merged_buckets_cover_every_slot_once);
+	tcase_add_test(tc, merged_bucket_names_keep_the_lo_hi_convention);
+	tcase_add_test(tc, coarse_buckets_sum_their_slots_and_keep_fine_percentiles);
+	tcase_add_test(tc, buckets_off_keeps_percentiles_and_averages);
+	tcase_add_test(tc, values_per_cycle_is_what_a_full_cycle_dispatches);
 	suite_add_tcase(s, tc);
 	return s;
 }

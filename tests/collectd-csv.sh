@@ -59,6 +59,12 @@ for s in web db 198.18.98.0/24; do
 		ts_fail "csv $s: want rx tx '$want', got '$got'"
 done
 [ -n "$(ts_csv_last "$d" other)" ] && ts_pass "csv other is written" || ts_fail "no csv for other"
+# The health values: empty plugin instance (directory tcpsubnet), one file each, 0 here.
+for h in lost-events stash-stale stash-full storage-failures; do
+	got=$(cat "$d"/csv/tstest/tcpsubnet/derive-$h-* 2>/dev/null | tail -n 1 | cut -d, -f2)
+	[ "$got" = 0 ] && ts_pass "csv tcpsubnet/derive-$h = 0" ||
+		ts_fail "csv tcpsubnet/derive-$h: want 0, got '${got:-no file}'"
+done
 
 # Connections and RTT through the real daemon: web served 2 connections (db clients)
 # and was the client of 1; every connection closed on both ends.

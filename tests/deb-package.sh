@@ -18,7 +18,7 @@
 . "${top_srcdir:-$(dirname "$0")/..}/tests/lib.sh"
 ts_require_bpf
 for t in dpkg-buildpackage dh lintian setpriv systemd-analyze; do
-	command -v "$t" >/dev/null || ts_skip "$t is not installed (scripts/deps installs it)"
+	command -v "$t" >/dev/null || ts_skip "$t is not installed (scripts/deps --test installs it)"
 done
 [ -x "$TS_TRAFFIC" ] || ts_skip "tests/ts-traffic is not built"
 

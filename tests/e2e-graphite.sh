@@ -16,57 +16,15 @@
 #   returns series with values, and its rate panels add up to what moved.
 . "${top_srcdir:-$(dirname "$0")/..}/tests/lib.sh"
 . "$top_srcdir/tests/backends.sh"
-ts_require_bpf
-ts_tmpdir
-[ -c /dev/net/tun ] || ts_skip "/dev/net/tun is missing"
-command -v carbon-cache >/dev/null || ts_skip "graphite-carbon is not installed (scripts/deps)"
-"$TB_PYTHON" -c "import whisper" 2>/dev/null || ts_skip "python3-whisper is not installed (scripts/deps)"
+tb_require
+command -v carbon-cache >/dev/null || ts_skip "graphite-carbon is not installed (scripts/deps --test)"
+"$TB_PYTHON" -c "import whisper" 2>/dev/null || ts_skip "python3-whisper is not installed (scripts/deps --test)"
 "$TB_PYTHON" -c "import django, graphite" 2>/dev/null ||
-	ts_skip "graphite-web is not installed (scripts/deps)"
+	ts_skip "graphite-web is not installed (scripts/deps --test)"
 
 g=$TS_TMP/graphite
-mkdir -p "$g/whisper" "$g/log"
-port=$(tb_free_port tcp)
-# Every receiver on loopback; pickle and cache-query ports 0 (any free port): nothing
-# here uses them, and their defaults may belong to a system carbon. Unlimited creates
-# and updates: carbon's defaults (50 creates a minute) would drop most of the new
-# metrics, silently. No tag database (it would call a graphite-web over HTTP) and no
-# self-metrics.
-cat >"$g/carbon.conf" <<CONF
-[cache]
-STORAGE_DIR = $g/
-LOCAL_DATA_DIR = $g/whisper/
-CONF_DIR = $g/
-LOG_DIR = $g/log/
-PID_DIR = $g/
-USER =
-DATABASE = whisper
-ENABLE_TAGS = False
-CARBON_METRIC_INTERVAL = 0
-MAX_CACHE_SIZE = inf
-MAX_UPDATES_PER_SECOND = inf
-MAX_CREATES_PER_MINUTE = inf
-LINE_RECEIVER_INTERFACE = 127.0.0.1
-LINE_RECEIVER_PORT = $port
-ENABLE_UDP_LISTENER = False
-PICKLE_RECEIVER_INTERFACE = 127.0.0.1
-PICKLE_RECEIVER_PORT = 0
-CACHE_QUERY_INTERFACE = 127.0.0.1
-CACHE_QUERY_PORT = 0
-LOG_UPDATES = False
-LOG_CREATES = False
-LOG_CACHE_HITS = False
-LOG_LISTENER_CONN_SUCCESS = False
-CONF
-# One point a second (collectd's Interval 1), kept 15 minutes; no aggregation.
-cat >"$g/storage-schemas.conf" <<'CONF'
-[all]
-pattern = .*
-retentions = 1s:15m
-CONF
-tb_start_server carbon-cache "$g/carbon-cache-a.pid" \
-	carbon-cache --config="$g/carbon.conf" --pidfile="$g/carbon-cache-a.pid" --nodaemon start
-tb_wait_tcp "$port" 30 || { ts_fail "carbon does not listen on $port: $(cat "$TS_TMP/carbon-cache.out")"; exit 1; }
+tb_start_carbon "$g"
+port=$TB_CARBON_PORT
 
 # Node "default" has every option at its default; the others each change one, with a
 # prefix of their own so their trees stay apart.

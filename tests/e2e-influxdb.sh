@@ -17,79 +17,35 @@
 #   values, and its rate panels add up to what moved.
 . "${top_srcdir:-$(dirname "$0")/..}/tests/lib.sh"
 . "$top_srcdir/tests/backends.sh"
-ts_require_bpf
-ts_tmpdir
-[ -c /dev/net/tun ] || ts_skip "/dev/net/tun is missing"
-command -v influxd >/dev/null || ts_skip "influxdb is not installed (scripts/deps)"
+tb_require
+command -v influxd >/dev/null || ts_skip "influxdb is not installed (scripts/deps --test)"
 [ -r /usr/share/collectd/types.db ] || ts_skip "collectd's types.db is missing"
 
 x=$TS_TMP/influxdb
-mkdir -p "$x"
-http=$(tb_free_port tcp)
-rpc=$(tb_free_port tcp)
 cd_split=$(tb_free_port udp)
 cd_join=$(tb_free_port udp)
 lp_udp=$(tb_free_port udp)
 lp_raw=$(tb_free_port udp)
-# Everything on loopback, on ports picked now (a system influxd may hold the defaults);
-# no usage reporting, no self-monitoring database. Inputs flush their batches after
-# 100 ms (the 10 s default would outlast the test).
-cat >"$x/influxdb.conf" <<CONF
-reporting-disabled = true
-bind-address = "127.0.0.1:$rpc"
-[meta]
-  dir = "$x/meta"
-[data]
-  dir = "$x/data"
-  wal-dir = "$x/wal"
-  query-log-enabled = false
-[monitor]
-  store-enabled = false
-[http]
-  enabled = true
-  bind-address = "127.0.0.1:$http"
-  log-enabled = false
-[continuous_queries]
-  enabled = false
-[[collectd]]
-  enabled = true
-  bind-address = "127.0.0.1:$cd_split"
-  database = "collectd"
-  typesdb = "/usr/share/collectd/types.db"
-  security-level = "none"
-  parse-multivalue-plugin = "split"
-  batch-size = 100
-  batch-timeout = "100ms"
-[[collectd]]
-  enabled = true
-  bind-address = "127.0.0.1:$cd_join"
-  database = "collectd_join"
-  typesdb = "/usr/share/collectd/types.db"
-  security-level = "none"
-  parse-multivalue-plugin = "join"
-  batch-size = 100
-  batch-timeout = "100ms"
+# Two collectd inputs ("split" and "join") and two line-protocol UDP inputs.
+{
+	tb_collectd_input "$cd_split" collectd
+	tb_collectd_input "$cd_join" collectd_join join
+	for i in "$lp_udp udp" "$lp_raw udp_raw"; do
+		# shellcheck disable=SC2086
+		set -- $i
+		cat <<CONF
 [[udp]]
   enabled = true
-  bind-address = "127.0.0.1:$lp_udp"
-  database = "udp"
-  precision = "ms"
-  batch-size = 100
-  batch-timeout = "100ms"
-[[udp]]
-  enabled = true
-  bind-address = "127.0.0.1:$lp_raw"
-  database = "udp_raw"
+  bind-address = "127.0.0.1:$1"
+  database = "$2"
   precision = "ms"
   batch-size = 100
   batch-timeout = "100ms"
 CONF
-tb_start_server influxd "$x/influxd.pid" influxd -config "$x/influxdb.conf" -pidfile "$x/influxd.pid"
-tb_wait_tcp "$http" 30 || { ts_fail "influxd does not listen on $http: $(cat "$TS_TMP/influxd.out")"; exit 1; }
-for db in collectd collectd_join udp udp_raw; do
-	"$TB_PYTHON" "$TB_PY" influx-query "$http" "" "CREATE DATABASE $db" >/dev/null ||
-		{ ts_fail "CREATE DATABASE $db: $(tail -n 5 "$TS_TMP/influxd.out")"; exit 1; }
-done
+	done
+} >"$TS_TMP/inputs"
+tb_start_influxd "$x" "$TS_TMP/inputs" collectd collectd_join udp udp_raw
+http=$TB_INFLUX_HTTP
 
 # collectd's network plugin sends a packet when its buffer is full; FlushInterval 1
 # also sends what is buffered every second, so values arrive while the test runs.

@@ -162,10 +162,11 @@ ts_kernel_has() {
 
 # ---- a real collectd daemon in a temporary folder ----
 
-# ts_collectd_conf DIR PLUGIN-BLOCK-FILE: writes DIR/collectd.conf with logfile, csv
-# (absolute DERIVE values) and load (a bystander plugin that must keep working), plus
-# tcpsubnet with the given <Plugin tcpsubnet> contents. Plugins are copied into DIR
-# because collectd refuses symlinks.
+# ts_collectd_conf DIR PLUGIN-BLOCK-FILE: writes DIR/collectd.conf (Hostname
+# $TS_HOSTNAME, default tstest) with logfile, csv (absolute DERIVE values) and load (a
+# bystander plugin that must keep working), plus tcpsubnet with the given
+# <Plugin tcpsubnet> contents. Plugins are copied into DIR because collectd refuses
+# symlinks.
 ts_collectd_conf() {
 	local dir=$1 block=$2 p
 	mkdir -p "$dir/plugins" "$dir/csv"
@@ -174,7 +175,7 @@ ts_collectd_conf() {
 	done
 	cp "$top_builddir/.libs/tcpsubnet.so" "$dir/plugins/" || ts_fail "plugin not built"
 	cat >"$dir/collectd.conf" <<CONF
-Hostname "tstest"
+Hostname "${TS_HOSTNAME:-tstest}"
 FQDNLookup false
 BaseDir "$dir"
 PIDFile "$dir/collectd.pid"

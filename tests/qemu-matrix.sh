@@ -31,9 +31,9 @@ TIMEOUT=${TS_QEMU_TIMEOUT:-600}
 ACCEL=${TS_QEMU_ACCEL:-tcg}
 
 command -v "$QEMU" >/dev/null ||
-	ts_skip "$QEMU is not installed: apt-get install qemu-system-x86 (scripts/deps does)"
+	ts_skip "$QEMU is not installed: apt-get install qemu-system-x86 (scripts/deps --test does)"
 BUSYBOX=$(command -v busybox || true)
-[ -n "$BUSYBOX" ] || ts_skip "busybox is not installed: apt-get install busybox-static (scripts/deps does)"
+[ -n "$BUSYBOX" ] || ts_skip "busybox is not installed: apt-get install busybox-static (scripts/deps --test does)"
 IP=$(command -v ip || true)
 [ -n "$IP" ] || ts_skip "iproute2 (ip) is not installed"
 BPFTOOL=$(command -v bpftool || command -v /usr/sbin/bpftool || true)

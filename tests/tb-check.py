@@ -1,8 +1,8 @@
 # SPDX-License-Identifier: GPL-2.0-only
 """Checks of the end-to-end backend tests against the traffic they moved.
 
-Called by tests/e2e-graphite.sh and tests/e2e-influxdb.sh (Debian's /usr/bin/python3,
-which sees Debian's whisper and graphite-web modules):
+Called by tests/e2e-graphite.sh, tests/e2e-influxdb.sh and tests/e2e-prometheus.sh
+(Debian's /usr/bin/python3, which sees Debian's whisper and graphite-web modules):
 
   tb-check.py whisper-settle WHISPER-DIR SECONDS
   tb-check.py graphite WHISPER-DIR CSV-DIR EXPECT DOCS
@@ -13,11 +13,23 @@ which sees Debian's whisper and graphite-web modules):
   tb-check.py influx-storerates-false PORT
   tb-check.py influx PORT CSV-DIR EXPECT DOCS
   tb-check.py influx-dashboard DASHBOARD PORT EXPECT
+  tb-check.py prom-scrape PORT FILE
+  tb-check.py prom-scrape-until PORT FILE STOPFILE
+  tb-check.py prom-wait-up PORT SECONDS JOB...
+  tb-check.py prom-wait PORT EXPECT SECONDS JOB...
+  tb-check.py prom PORT CSV-DIR EXPECT DOCS EXPOSITION TARGET
+  tb-check.py prom-dashboard DASHBOARD PORT EXPECT START
+  tb-check.py prom-storerates EXPOSITION-RATES EXPOSITION INSTANCE TX RX
+  tb-check.py fleet PORT WHISPER-DIR CSV-DIR EXPECT DOCS WORK-DIR
+  tb-check.py proc-usage PID NAME
+  tb-check.py store-usage PORT INFLUX-DIR WHISPER-DIR
+  tb-check.py agent-usage CSV-HOST-DIR
 
 EXPECT holds "INSTANCE KEY VALUE" lines (tests/backends.sh: tb_traffic): the bytes,
 connections and retransmitted segments moved per subnet, exactly, and "rtt", "rtt-min",
 "rtt-max": the mean, least and largest TCP_INFO RTT in seconds of the sockets that
-sampled the subnet. CSV-DIR is the folder
+sampled the subnet. A fleet's EXPECT (tests/e2e-fleet.sh) has "HOST INSTANCE KEY VALUE"
+lines instead, the counters only; the dashboard checks take either. CSV-DIR is the folder
 collectd's csv writer filled in the same run (absolute values, millisecond times): it
 gives the exact time of every reading, which Graphite's one-second slots round off.
 
@@ -70,6 +82,37 @@ def check(cond, msg):
 
 def close(got, want, rel, absolute=0.0):
     return got is not None and abs(got - want) <= rel * abs(want) + absolute
+
+
+def read_expect_hosts(path):
+    """{host: {instance: {key: value}}} of a fleet's EXPECT, or of a one-host EXPECT
+    (three columns: the host is HOST)."""
+    exp = {}
+    with open(path) as f:
+        for line in f:
+            parts = line.split()
+            host, inst, key, val = parts if len(parts) == 4 else [HOST] + parts
+            exp.setdefault(host, {}).setdefault(inst, {})[key] = float(val)
+    return exp
+
+
+def fleet_sum(by_host):
+    """{instance: {key: sum over hosts}}."""
+    out = {}
+    for exp in by_host.values():
+        for inst, keys in exp.items():
+            for k, v in keys.items():
+                out.setdefault(inst, {})[k] = out.get(inst, {}).get(k, 0.0) + v
+    return out
+
+
+def top_hosts(by_host, inst, key, n):
+    """The n hosts with the most of key in inst, most first (the ground truth)."""
+    return sorted(by_host, key=lambda h: -by_host[h].get(inst, {}).get(key, 0.0))[:n]
+
+
+# Grafana variable $top of the dashboards: what the checks set it to.
+TOP = 2
 
 
 def read_expect(path):
@@ -482,6 +525,48 @@ def dashboard_panels(dash):
     return [p for p in out if p.get("targets")]
 
 
+def panel_renames(panel):
+    """A panel's "Rename by regex" transformations as (regex, replacement)."""
+    return [(re.compile(x["options"]["regex"]),
+             re.sub(r"\$(\d)", r"\\\1", x["options"]["renamePattern"]))
+            for x in panel.get("transformations", []) if x["id"] == "renameByRegex"]
+
+
+def renamed(label, renames):
+    for rx, pat in renames:
+        label = rx.sub(pat, label)
+    return label
+
+
+def dashboard_queries(dash, field, hosts, subnets, ctx, totals, run):
+    """Runs every target of every panel as Grafana would: per-host panels once for each
+    host, panels with $hosts (the fleet row) once for all hosts; with each subnet alone
+    and, unless the panel repeats per subnet, with all. run(panel, target, host, subnets,
+    fleet) returns the query's [(name, points)], or None when it failed. totals[host]
+    (totals["*"] for the fleet) collects the one-subnet results. Returns the number of
+    queries run."""
+    n = 0
+    for panel in dashboard_panels(dash):
+        fleet = any("$hosts" in t[field] for t in panel["targets"])
+        choices = [[s] for s in subnets]
+        if not panel.get("repeat"):
+            choices.append(subnets)
+        for h in ["*"] if fleet else hosts:
+            for choice in choices:
+                for t in panel["targets"]:
+                    if t.get("hide"):
+                        continue
+                    res = run(panel, t, hosts[0] if fleet else h, choice, fleet)
+                    if res is None:
+                        continue
+                    n += 1
+                    where = "panel '%s' %s (host %s, subnet %s)" % (
+                        panel["title"], t["refId"], "(all)" if fleet else h, ",".join(choice))
+                    check_panel_results(where, panel, res, ctx,
+                                        totals[h] if len(choice) == 1 else {})
+    return n
+
+
 def substitute(text, values):
     for k in sorted(values, key=len, reverse=True):
         text = text.replace("${%s}" % k, values[k]).replace("$" + k, values[k])
@@ -501,12 +586,17 @@ def series_figures(panel, name, points, ctx):
         except ValueError:
             return False, "heatmap row '%s' is not a number" % name
     parts = name.split(" ")
+    host = None
+    if len(parts) == 3 and parts[0] in ctx.get("hosts", ()):
+        host, parts = parts[0], parts[1:]  # a top-hosts panel: "HOST SUBNET KEY"
     if len(parts) != 2 or parts[0] not in ctx["inst_of"]:
         return False, "series '%s' is not named 'SUBNET WHAT'" % name
     inst, key = ctx["inst_of"][parts[0]], parts[1]
     if key in COUNTERS:
-        total = sum(v * ctx["step_of"](vals, i) for i, (t, v) in enumerate(vals))
-        return None, (inst, key, total)
+        # A host's own series: its own reading intervals where the backend has them.
+        step = ctx.get("host_steps", {}).get(host, ctx["step_of"])
+        total = sum(v * step(vals, i) for i, (t, v) in enumerate(vals))
+        return None, ((host, inst) if host else inst, key, total)
     if key in RTT_KEYS:
         held = ctx["stored"](inst, key)
         odd = [v for _t, v in vals if not any(close(v, h, 1e-9) for h in held)]
@@ -521,14 +611,23 @@ def check_panel_results(where, panel, results, ctx, totals):
     if not check(nonnull, "%s: %d series with values" % (where, len(nonnull))):
         return
     names = []
+    tops = {}
     for name, points in nonnull:
         good, info = series_figures(panel, name, points, ctx)
         names.append(name)
         if good is None:
             inst, key, total = info
-            totals.setdefault((inst, key), total)
+            if isinstance(inst, tuple):  # top hosts: per host, and which hosts
+                tops.setdefault((inst[1], key), []).append(inst[0])
+                ctx["top_totals"].setdefault((inst[0], inst[1], key), total)
+            else:
+                totals.setdefault((inst, key), total)
         elif not good:
             fail("%s: %s" % (where, info))
+    for (inst, key), hosts in sorted(tops.items()):
+        want = top_hosts(ctx["by_host"], inst, key, TOP)
+        check(sorted(hosts) == sorted(want), "%s: top %d hosts by %s of %s: %s (the ground "
+              "truth's: %s)" % (where, TOP, key, inst, sorted(hosts), want))
     if panel.get("type") == "heatmap":
         numeric = [x for x in names if re.match(r"^[0-9.e+-]+$", x)]
         check(len(set(numeric)) == 27, "%s: 27 numeric rows %s .. %s"
@@ -536,12 +635,26 @@ def check_panel_results(where, panel, results, ctx, totals):
                  max(numeric, key=float, default=None)))
 
 
-def check_totals(what, totals, exp, tol):
+def check_dashboard_totals(what, totals, top_totals, by_host, tol, fleet_tol):
+    """totals: {host: {(inst, key): total}} of the per-host panels, "*" the fleet row's;
+    top_totals: {(host, inst, key): total} of the top-hosts panels."""
+    for h in sorted(by_host):
+        check_totals("%s, host %s" % (what, h), totals[h], by_host[h], tol)
+    check_totals("%s, fleet (%d hosts)" % (what, len(by_host)), totals["*"],
+                 fleet_sum(by_host), fleet_tol, ("rx", "tx"))
+    for (host, inst, key), total in sorted(top_totals.items()):
+        want = by_host[host][inst][key]
+        check(close(total, want, tol, 0.05), "%s: top hosts: %s %s %s adds up to %.2f over "
+              "time; moved %d" % (what, host, inst, key, total, want))
+    check(top_totals, "%s: a top-hosts panel has series" % what)
+
+
+def check_totals(what, totals, exp, tol, keys=COUNTERS):
     for (inst, key), total in sorted(totals.items()):
         want = exp[inst][key]
         check(close(total, want, tol, 0.05),
               "%s: %s %s adds up to %.2f over time; moved %d" % (what, inst, key, total, want))
-    missing = [(i, k) for i in exp for k in COUNTERS if (i, k) not in totals]
+    missing = [(i, k) for i in exp for k in keys if (i, k) not in totals]
     check(not missing, "%s: every subnet's bytes, connections, retransmits are on a panel%s"
           % (what, "" if not missing else " (missing %s)" % missing[:4]))
 
@@ -575,12 +688,20 @@ def graphite_web(wdir, work):
 
 
 def graphite_dashboard(dash_file, wdir, work, csv_dir, expect_file):
-    exp = read_expect(expect_file)
+    """Every variable and target of the Graphite dashboard through graphite-web. Per-host
+    panels run for each host of EXPECT and must show that host's totals; panels with
+    $hosts (the fleet row) run with all of them and show the sums over hosts, and the
+    top-hosts panels the right hosts with their totals."""
+    global HOST
+    by_host = read_expect_hosts(expect_file)
+    hosts = sorted(by_host)
     dash = json.load(open(dash_file))
     client = graphite_web(wdir, work)
-    inst_of = {graphite_escape(i, "_"): i for i in exp}
+    insts = sorted({i for e in by_host.values() for i in e})
+    inst_of = {graphite_escape(i, "_"): i for i in insts}
     subnets = sorted(inst_of)
-    values = {"prefix": "", "host": HOST}
+    glob_of = lambda xs: xs[0] if len(xs) == 1 else "{%s}" % ",".join(xs)
+    values = {"prefix": "", "host": hosts[0], "hosts": glob_of(hosts), "top": str(TOP)}
 
     for var in dash["templating"]["list"]:
         if var["type"] != "query":
@@ -591,49 +712,49 @@ def graphite_dashboard(dash_file, wdir, work, csv_dir, expect_file):
         if var.get("regex"):
             rx = re.compile(var["regex"].strip("/"))
             found = [rx.match(t).group(1) for t in found if rx.match(t)]
-        want = [HOST] if var["name"] == "host" else subnets
+        want = hosts if var["name"] in ("host", "hosts") else subnets
         check(r.status_code == 200 and set(want) <= set(found),
               "graphite variable %s (%s): %s" % (var["name"], q, sorted(found)))
 
     # Graphite returns one point a second (retention 1s); the reading behind each point
-    # covered the interval collectd's csv writer shows (the first after start is short).
-    rows = csv_rows(csv_dir, "clients", "if_octets")
-    dt_of = {slot_of(rows[i][0]): rows[i][0] - rows[i - 1][0] for i in range(1, len(rows))}
-
-    def step_of(vals, i):
-        return dt_of.get(vals[i][0], 1.0)
+    # of a host covered the interval its csv writer shows (the first after start is
+    # short). Sums over hosts add readings of different hosts in one second: 1 s each.
+    dt_of = {}
+    for h in hosts:
+        HOST = h
+        rows = csv_rows(csv_dir, insts[0], "if_octets")
+        dt_of[h] = {slot_of(rows[i][0]): rows[i][0] - rows[i - 1][0]
+                    for i in range(1, len(rows))}
 
     w = Whisper(wdir)
-    ctx = {"inst_of": inst_of, "step_of": step_of,
+    ctx = {"inst_of": inst_of, "hosts": hosts, "by_host": by_host, "top_totals": {},
+           "host_steps": {h: (lambda vals, i, d=dt_of[h]: d.get(vals[i][0], 1.0))
+                          for h in hosts},
            "stored": lambda inst, key: set(
                (w.series(graphite_path("default", inst, "latency", key)) or {}).values())}
 
-    totals = {}
-    n = 0
-    for panel in dashboard_panels(dash):
-        choices = [[s] for s in subnets]
-        if not panel.get("repeat"):
-            choices.append(subnets)  # "All": Grafana's {a,b,c} glob
-        for choice in choices:
-            values["subnet"] = choice[0] if len(choice) == 1 else "{%s}" % ",".join(choice)
-            for t in panel["targets"]:
-                if t.get("hide"):
-                    continue
-                target = substitute(t["target"], values)
-                r = client.get("/render", {"target": target, "format": "json",
-                                           "from": "-15min", "until": "now"})
-                if r.status_code != 200:
-                    fail("panel '%s': graphite-web answers %d to %s"
-                         % (panel["title"], r.status_code, target))
-                    continue
-                res = [(s["target"], [(p[1], p[0]) for p in s["datapoints"]])
-                       for s in json.loads(r.content)]
-                n += 1
-                where = "panel '%s' %s (subnet %s)" % (panel["title"], t["refId"],
-                                                       values["subnet"])
-                check_panel_results(where, panel, res, ctx, totals if len(choice) == 1 else {})
+    def run(panel, t, h, choice, fleet):
+        global HOST
+        HOST = values["host"] = h
+        ctx["step_of"] = (lambda vals, i: 1.0) if fleet else ctx["host_steps"][h]
+        values["subnet"] = glob_of(choice)
+        target = substitute(t["target"], values)
+        r = client.get("/render", {"target": target, "format": "json",
+                                   "from": "-15min", "until": "now"})
+        if r.status_code != 200:
+            fail("panel '%s': graphite-web answers %d to %s"
+                 % (panel["title"], r.status_code, target))
+            return None
+        return [(s["target"], [(p[1], p[0]) for p in s["datapoints"]])
+                for s in json.loads(r.content)]
+
+    totals = {h: {} for h in hosts + ["*"]}
+    n = dashboard_queries(dash, "target", hosts, subnets, ctx, totals, run)
     check(n >= 10, "%d Graphite queries evaluated" % n)
-    check_totals("graphite dashboard", totals, exp, 0.01)
+    # Sums of other hosts' rates in one-second slots: a reading late by a few ms counts
+    # in the next slot, so the sum drifts a little further than one host's rate.
+    check_dashboard_totals("graphite dashboard", totals, ctx["top_totals"], by_host, 0.01,
+                           0.03)
 
 
 # ---- InfluxDB ----
@@ -862,19 +983,24 @@ def influx_regex(values):
 
 
 def influx_dashboard(dash_file, port, expect_file):
-    exp = read_expect(expect_file)
+    """Every variable and query of the InfluxDB dashboard over the HTTP API, per host and
+    for the fleet as graphite_dashboard does it."""
+    by_host = read_expect_hosts(expect_file)
+    hosts = sorted(by_host)
     dash = json.load(open(dash_file))
-    inst_of = {i: i for i in exp}
-    subnets = sorted(exp)
+    insts = sorted({i for e in by_host.values() for i in e})
+    inst_of = {i: i for i in insts}
+    subnets = insts
 
     for var in dash["templating"]["list"]:
         if var["type"] != "query":
             continue
-        q = substitute(var["query"], {"host": influx_regex([HOST])})
+        q = substitute(var["query"], {"host": influx_regex(hosts[:1]),
+                                      "hosts": influx_regex(hosts)})
         found = []
         for _n, _t, _c, rows in influx_series(port, "collectd", q):
             found += [r[1] for r in rows]
-        want = [HOST] if var["name"] == "host" else subnets
+        want = hosts if var["name"] in ("host", "hosts") else subnets
         check(set(want) <= set(found), "influxdb variable %s (%s): %s"
               % (var["name"], q, sorted(found)))
 
@@ -888,59 +1014,651 @@ def influx_dashboard(dash_file, port, expect_file):
                           "\"instance\" = '%s' AND \"type_instance\" = '%s'" % (inst, key))
         return {row[1] for row in r[0][3]} if r else set()
 
-    ctx = {"inst_of": inst_of, "step_of": step_of, "stored": stored}
+    ctx = {"inst_of": inst_of, "stored": stored, "hosts": hosts, "by_host": by_host,
+           "top_totals": {}}
 
-    totals = {}
-    n = 0
-    for panel in dashboard_panels(dash):
-        choices = [[s] for s in subnets]
-        if not panel.get("repeat"):
-            choices.append(subnets)
-        renames = [(re.compile(t["options"]["regex"]),
-                    re.sub(r"\$(\d)", r"\\\1", t["options"]["renamePattern"]))
-                   for t in panel.get("transformations", []) if t["id"] == "renameByRegex"]
-        for choice in choices:
-            sub = {"host": influx_regex([HOST]), "subnet": influx_regex(choice),
-                   "timeFilter": "time > now() - 15m", "__interval": "1s"}
-            for t in panel["targets"]:
-                if t.get("hide"):
-                    continue
-                q = substitute(t["query"], sub)
-                try:
-                    s = influx_series(port, "collectd", q)
-                except (OSError, RuntimeError) as e:
-                    fail("panel '%s': %s" % (panel["title"], e))
-                    continue
-                res = []
-                for name, tags, _cols, rows in s:
-                    label = t.get("alias") or name
-                    for k, v in tags.items():
-                        label = label.replace("$tag_" + k, v)
-                    for rx, pat in renames:
-                        label = rx.sub(pat, label)
-                    res.append((label, [(r[0], r[1]) for r in rows]))
-                n += 1
-                where = "panel '%s' %s (subnet %s)" % (panel["title"], t["refId"],
-                                                       sub["subnet"])
-                check_panel_results(where, panel, res, ctx, totals if len(choice) == 1 else {})
+    def run(panel, t, h, choice, fleet):
+        renames = panel_renames(panel)
+        sub = {"host": influx_regex([h]), "hosts": influx_regex(hosts),
+               "subnet": influx_regex(choice), "top": str(TOP),
+               "timeFilter": "time > now() - 15m", "__interval": "1s", "__interval_ms": "1000"}
+        q = substitute(t["query"], sub)
+        # Bytes per bucket scaled to per second ($__interval_ms) and table totals: each
+        # point stands for one bucket, not for the gap to the previous one.
+        ctx["step_of"] = (lambda vals, i: 1.0) if "__interval_ms" in t["query"] \
+            or t.get("resultFormat") == "table" else step_of
+        try:
+            s = influx_series(port, "collectd", q)
+        except (OSError, RuntimeError) as e:
+            fail("panel '%s': %s" % (panel["title"], e))
+            return None
+        res = []
+        for name, tags, cols, rows in s:
+            if t.get("resultFormat") == "table" and "host" in cols:
+                # top(): one row per host, named as the time series are
+                key = re.search(r'FROM "tcpsubnet_(rx|tx)"', q).group(1)
+                hi = cols.index("host")
+                for r in rows:
+                    res.append(("%s %s %s" % (r[hi], tags.get("instance", ""), key),
+                                [(r[0], r[1])]))
+                continue
+            label = t.get("alias") or name
+            for k, v in tags.items():
+                label = label.replace("$tag_" + k, v)
+            res.append((renamed(label, renames), [(r[0], r[1]) for r in rows]))
+        return res
+
+    totals = {h: {} for h in hosts + ["*"]}
+    n = dashboard_queries(dash, "query", hosts, subnets, ctx, totals, run)
     check(n >= 10, "%d InfluxQL queries evaluated" % n)
-    check_totals("influxdb dashboard", totals, exp, 1e-6)
+    check_dashboard_totals("influxdb dashboard", totals, ctx["top_totals"], by_host, 1e-6,
+                           1e-6)
+
+
+# ---- fleets (tests/e2e-fleet.sh) ----
+
+def fleet_wait(port, by_host, seconds):
+    """Until InfluxDB has every host's final byte counts (UDP, then a batch)."""
+    end = time.time() + float(seconds)
+    while time.time() < end:
+        try:
+            if all(influx_last(port, "collectd", "tcpsubnet_rx", "value", i,
+                               " AND \"host\" = '%s'" % h) == by_host[h][i]["rx"]
+                   for h in by_host for i in by_host[h]):
+                return True
+        except (OSError, RuntimeError):
+            pass
+        time.sleep(0.25)
+    return False
+
+
+def fleet_check(port, wdir, csv_dir, expect_file, docs, work):
+    """Per host exact counters in both stores and the csv files, nobody else's series,
+    and every fleet query of docs/backends.md against the ground truth."""
+    global HOST
+    by_host = read_expect_hosts(expect_file)
+    hosts = sorted(by_host)
+    check(fleet_wait(port, by_host, 20), "InfluxDB has every host's final rx within 20 s")
+    w = Whisper(wdir)
+    for h in hosts:
+        HOST = h
+        for inst in sorted(by_host[h]):
+            for key, (ctype, tinst) in COUNTERS.items():
+                want = by_host[h][inst][key]
+                field = "value"
+                meas = "tcpsubnet_" + key if ctype == "if_octets" else "tcpsubnet_value"
+                extra = " AND \"host\" = '%s'" % h
+                if tinst:
+                    extra += " AND \"type_instance\" = '%s'" % tinst
+                got_i = influx_last(port, "collectd", meas, field, inst, extra)
+                raw = w.series(graphite_path("raw", inst, ctype, tinst,
+                                             key if ctype == "if_octets" else None)) or {}
+                got_g = raw[max(raw)] if raw else None
+                rows = csv_rows(csv_dir, inst, csv_name(ctype, tinst))
+                got_c = rows[-1][1][1 if key == "tx" else 0] if rows else None
+                check(got_i == want and got_g == want and got_c == want,
+                      "%s %s %s: InfluxDB %s, Graphite (StoreRates false) %s, csv %s; moved %d"
+                      % (h, inst, key, got_i, got_g, got_c, want))
+
+    # Nobody else: the intruder (wrong password) and the central collectd itself.
+    tagged = set()
+    for _n, _t, _c, rows in influx_series(port, "collectd",
+                                          'SHOW TAG VALUES WITH KEY = "host"'):
+        tagged.update(r[1] for r in rows)
+    check(tagged == set(hosts), "InfluxDB: hosts %s, exactly the agents" % sorted(tagged))
+    tops = {d for d in os.listdir(wdir)}
+    raws = set(os.listdir(os.path.join(wdir, "raw"))) if "raw" in tops else set()
+    check(tops == set(hosts) | {"raw"} and raws == set(hosts),
+          "Graphite: hosts %s and raw.%s, exactly the agents" % (sorted(tops - {"raw"}),
+                                                                 sorted(raws)))
+
+    # The documented fleet queries, for every subnet (and host), against the truth.
+    client = graphite_web(wdir, work)
+    rows = docs_table(docs, "fleet")
+    check(len(rows) >= 3, "docs: %d fleet queries" % len(rows))
+    total = fleet_sum(by_host)
+    for question, influxql, graphite in (r[:3] for r in rows):
+        kind = "top" if "top" in question else "sum" if "all hosts" in question else "host"
+        for inst in sorted(total):
+            for h in hosts if kind == "host" else [None]:
+                sub = lambda q: q.replace("<subnet>", inst).replace("<host>", h or "") \
+                    .replace("<N>", str(TOP))
+                key = "rx" if "received from" in question else "tx"
+                if kind == "host":
+                    want = [by_host[h][inst][key]]
+                elif kind == "sum":
+                    want = [total[inst][key]]
+                else:
+                    want = [(x, by_host[x][inst][key]) for x in
+                            top_hosts(by_host, inst, key, TOP)]
+                # InfluxQL
+                got = []
+                for _n, tags, cols, rs in influx_series(port, "collectd", sub(influxql)):
+                    if kind == "top":
+                        hi = cols.index("host")
+                        got += [(r[hi], r[1]) for r in rs]
+                    else:
+                        got += [r[1] for r in rs]
+                got.sort(key=lambda x: -x[1] if isinstance(x, tuple) else 0)
+                check(got == want, "docs, %s (%s%s): InfluxQL gives %s, the truth %s"
+                      % (question, inst, " " + h if h else "", got, want))
+                # Graphite, through graphite-web's render code
+                r = client.get("/render", {"target": sub(graphite), "format": "json",
+                                           "from": "-15min", "until": "now"})
+                series = json.loads(r.content) if r.status_code == 200 else []
+                lasts = []
+                for srs in series:
+                    pts = [p[0] for p in srs["datapoints"] if p[0] is not None]
+                    lasts.append((srs["target"].split(".")[1], pts[-1] if pts else None))
+                if kind == "top":
+                    got = sorted(lasts, key=lambda x: -(x[1] or 0))
+                else:
+                    got = [v for _t, v in lasts]
+                check(got == want, "docs, %s (%s%s): Graphite gives %s, the truth %s"
+                      % (question, inst, " " + h if h else "", got, want))
+
+
+def proc_usage(pid, name):
+    """CPU seconds and memory of a running process, for the sizing figures."""
+    with open("/proc/%s/stat" % pid) as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    tick = os.sysconf("SC_CLK_TCK")
+    cpu = (int(fields[11]) + int(fields[12])) / tick
+    mem = {}
+    with open("/proc/%s/status" % pid) as f:
+        for line in f:
+            if line.startswith(("VmRSS:", "VmHWM:")):
+                mem[line.split(":")[0]] = int(line.split()[1])
+    print("usage: %s: %.2f CPU seconds, RSS %d KiB (peak %d KiB)"
+          % (name, cpu, mem.get("VmRSS", 0), mem.get("VmHWM", 0)))
+    return 0
+
+
+def du(top):
+    n = 0
+    for root, _dirs, files in os.walk(top):
+        for f in files:
+            n += os.path.getsize(os.path.join(root, f))
+    return n
+
+
+def store_usage(port, influx_dir, wdir):
+    """Points, series and bytes on disk of both stores, for the sizing figures."""
+    points = 0
+    for _n, _t, cols, rows in influx_series(port, "collectd", 'SELECT count("value") FROM '
+                                            '/^tcpsubnet_/'):
+        points += sum(r[1] for r in rows)
+    series = 0
+    for _n, _t, _c, rows in influx_series(port, "collectd", "SHOW SERIES"):
+        series += len(rows)
+    print("usage: InfluxDB: %d series, %d points, %d bytes on disk (data %d, wal %d)"
+          % (series, points, du(influx_dir), du(os.path.join(influx_dir, "data")),
+             du(os.path.join(influx_dir, "wal"))))
+    files = sum(len([f for f in fs if f.endswith(".wsp")]) for _r, _d, fs in os.walk(wdir))
+    print("usage: Graphite: %d whisper files, %d bytes" % (files, du(wdir)))
+    return 0
+
+
+def agent_usage(host_dir):
+    """Values per interval of one agent (its csv files: one per identifier) and what its
+    network plugin sent (ReportStats: bytes, values)."""
+    ids = {re.sub(r"-\d{4}-\d\d-\d\d$", "", os.path.relpath(p, host_dir))
+           for p in glob.glob(os.path.join(host_dir, "*", "*"))}
+    plugin = sum(1 for i in ids if i.startswith("tcpsubnet"))
+
+    def last(name, col):
+        rows = [ln.strip().split(",") for p in sorted(glob.glob(os.path.join(
+            host_dir, "network", name + "-2*"))) for ln in open(p) if not ln.startswith("e")]
+        return float(rows[-1][col]) if rows else 0.0
+    sent = last("if_octets", 2)
+    values = last("total_values-send-accepted", 1)
+    print("usage: agent %s: %d tcpsubnet values per interval (%d identifiers in all); "
+          "network plugin sent %d bytes for %d values (%.1f bytes per value)"
+          % (os.path.basename(host_dir), plugin, len(ids), sent, values,
+             sent / values if values else 0))
+    return 0
+
+
+# ---- Prometheus (write_prometheus, scraped by a prometheus server) ----
+
+# The scrape jobs of tests/e2e-prometheus.sh: both scrape the same write_prometheus.
+PROM_JOBS = {"collectd": "honor_labels", "collectd-default": "default"}
+
+
+def prom_api(port, path, params):
+    """GET /api/v1/PATH over Prometheus' HTTP API; the "data" of its JSON answer."""
+    url = "http://127.0.0.1:%s/api/v1/%s?%s" % (port, path, urllib.parse.urlencode(params, True))
+    with urllib.request.urlopen(url, timeout=30) as r:
+        ans = json.load(r)
+    if ans.get("status") != "success":
+        raise RuntimeError("%s: %s" % (params, ans.get("error")))
+    return ans["data"]
+
+
+def prom_query(port, q):
+    """An instant PromQL query: [(labels, value)]."""
+    data = prom_api(port, "query", {"query": q})
+    return [(r["metric"], float(r["value"][1])) for r in data["result"]]
+
+
+def prom_samples(port, selector, minutes=30):
+    """The raw samples of every series a selector matches: [(labels, [(t, v)])] (a
+    range vector, queried as it is: no function, no step, what the TSDB holds)."""
+    data = prom_api(port, "query", {"query": "%s[%dm]" % (selector, minutes)})
+    return [(r["metric"], [(float(t), float(v)) for t, v in r["values"]])
+            for r in data["result"]]
+
+
+def prom_key(labels):
+    """name{a="1",b="2"}: a series as Prometheus stores it (labels sorted)."""
+    rest = ",".join('%s="%s"' % (k, labels[k]) for k in sorted(labels) if k != "__name__")
+    return "%s{%s}" % (labels["__name__"], rest)
+
+
+EXPO_LINE = re.compile(r'^([a-zA-Z_:][a-zA-Z0-9_:]*)\{(.*)\} (\S+)(?: (-?\d+))?$')
+EXPO_LABEL = re.compile(r'(\w+)="((?:[^"\\]|\\.)*)"')
+
+
+def exposition(path):
+    """write_prometheus' text: ({series as written: (value, ms)}, {name: TYPE})."""
+    series, types = {}, {}
+    for line in open(path):
+        line = line.rstrip("\n")
+        if line.startswith("# TYPE "):
+            _h, _t, name, kind = line.split(" ")
+            types[name] = kind
+            continue
+        m = EXPO_LINE.match(line)
+        if m:
+            series["%s{%s}" % (m.group(1), m.group(2))] = (float(m.group(3)), m.group(4))
+    return series, types
+
+
+def expo_labels(key):
+    return dict(EXPO_LABEL.findall(key[key.index("{"):]))
+
+
+def prom_csv(labels):
+    """(csv file name, column) of the collectd value a tcpsubnet series carries."""
+    name, typ = labels["__name__"], labels.get("type", "")
+    fixed = {"collectd_tcpsubnet_if_octets_rx_total": ("if_octets", 0),
+             "collectd_tcpsubnet_if_octets_tx_total": ("if_octets", 1)}
+    if name in fixed:
+        return fixed[name]
+    m = re.match(r"^collectd_tcpsubnet_(connections|derive|latency|bucket)(?:_total)?$", name)
+    return (csv_name(m.group(1), typ), 0) if m else (None, 0)
+
+
+def prom_series_name(key):
+    """The series of an EXPECT key: (metric name, type label or None)."""
+    ctype, tinst = COUNTERS[key]
+    if ctype == "if_octets":
+        return "collectd_tcpsubnet_if_octets_%s_total" % key, None
+    return "collectd_tcpsubnet_%s_total" % ctype, tinst
+
+
+def prom_scrape(port, path):
+    with urllib.request.urlopen("http://127.0.0.1:%s/metrics" % port, timeout=30) as r:
+        text = r.read().decode()
+    with open(path, "w") as f:
+        f.write(text)
+    return 0
+
+
+def prom_scrape_until(port, path, stopfile):
+    """Reads write_prometheus' text every 0.2 s until STOPFILE exists (at most 300 s)
+    and writes every series and TYPE line seen into PATH, the latest value of each: the
+    RTT gauges are there only while their intervals have samples (collectd reports a
+    value not updated for Timeout x Interval as missing, and write_prometheus drops
+    it)."""
+    lines, end = {}, time.time() + 300
+    while time.time() < end:
+        last = os.path.exists(stopfile)
+        try:
+            with urllib.request.urlopen("http://127.0.0.1:%s/metrics" % port, timeout=5) as r:
+                for line in r.read().decode().splitlines():
+                    if line.startswith("# TYPE "):
+                        lines[line] = line
+                    elif not line.startswith("#") and "{" in line:
+                        lines[line[:line.index("}") + 1]] = line
+        except OSError:
+            pass
+        if last:
+            break
+        time.sleep(0.2)
+    with open(path, "w") as f:
+        f.write("".join(v + "\n" for v in lines.values()))
+    return 0
+
+
+def prom_wait(port, expect_file, seconds, *jobs):
+    """Waits until every job's latest scrape has the final byte counts."""
+    exp = read_expect(expect_file)
+    end = time.time() + float(seconds)
+    while time.time() < end:
+        try:
+            good = True
+            for key in ("rx", "tx"):
+                got = {(m["job"], m["tcpsubnet"]): v for m, v in prom_query(
+                    port, 'collectd_tcpsubnet_if_octets_%s_total' % key)}
+                good = good and all(got.get((j, i)) == exp[i][key] for j in jobs for i in exp)
+            if good:
+                return 0
+        except (OSError, RuntimeError, KeyError):
+            pass
+        time.sleep(0.25)
+    return 1
+
+
+def prom_wait_up(port, seconds, *jobs):
+    """Waits until every job has scraped tcpsubnet values (Prometheus hands new targets
+    to its scrapers after up to 5 s)."""
+    end = time.time() + float(seconds)
+    while time.time() < end:
+        try:
+            got = {m["job"] for m, _v in prom_query(port, "collectd_tcpsubnet_if_octets_rx_total")}
+            if set(jobs) <= got:
+                return 0
+        except (OSError, RuntimeError, KeyError):
+            pass
+        time.sleep(0.25)
+    return 1
+
+
+def prom_check(port, csv_dir, expect_file, docs, expo_file, target):
+    exp = read_expect(expect_file)
+    insts = sorted(exp)
+    buckets = bucket_names(csv_dir, "clients")
+    subst_of = {i: {"subnet": i, "buckets": [b[len("rtt-"):] for b in buckets]} for i in insts}
+
+    # -- write_prometheus' own text: the documented series and types, no others --
+    series, types = exposition(expo_file)
+    templates = docs_block(docs, "prometheus exposition")
+    for inst in insts:
+        want = expand(templates, subst_of[inst])
+        got = {k for k in series if expo_labels(k).get("tcpsubnet") == inst}
+        if want == got:
+            ok("write_prometheus, %s: the %d documented series, no others (e.g. %s)"
+               % (inst, len(got), sorted(got)[len(got) // 2]))
+        else:
+            fail("write_prometheus, %s: documented but missing %s; present but undocumented %s"
+                 % (inst, sorted(want - got)[:4], sorted(got - want)[:4]))
+    # The plugin's health values (derive, empty plugin instance): write_prometheus puts
+    # their type instance into the plugin's label and writes no "type" label.
+    want = expand(docs_block(docs, "prometheus health"), {"subnet": "", "buckets": []})
+    got = {k for k in series if k.startswith("collectd_tcpsubnet_derive_total{") and
+           "type" not in expo_labels(k)}
+    check(want == got, "write_prometheus: health values %s" % sorted(got))
+    want = set(docs_block(docs, "prometheus types"))
+    got = {"%s %s" % (n, t) for n, t in types.items() if n.startswith("collectd_tcpsubnet_")}
+    check(want == got, "write_prometheus: metric types %s" % sorted(got))
+
+    # -- what the server stored, for each scrape job's labelling --
+    stored = prom_api(port, "series", {"match[]": '{__name__=~"collectd_tcpsubnet_.+"}'})
+    for job, tag in PROM_JOBS.items():
+        templates = [t.replace("<job>", job).replace("<target>", target)
+                     for t in docs_block(docs, "prometheus " + tag)]
+        for inst in insts:
+            want = expand(templates, subst_of[inst])
+            got = {prom_key(m) for m in stored if m.get("job") == job and
+                   m.get("tcpsubnet") == inst}
+            if want == got:
+                ok("prometheus, job %s, %s: the %d documented series, no others (e.g. %s)"
+                   % (job, inst, len(got), sorted(got)[len(got) // 2]))
+            else:
+                fail("prometheus, job %s, %s: documented but missing %s; present but "
+                     "undocumented %s" % (job, inst, sorted(want - got)[:4],
+                                          sorted(got - want)[:4]))
+
+    want = {t.replace("<job>", "collectd") for t in
+            expand(docs_block(docs, "prometheus health honor_labels"), {"subnet": "",
+                                                                        "buckets": []})}
+    got = {prom_key(m) for m in stored if m.get("job") == "collectd" and "type" not in m and
+           m["__name__"] == "collectd_tcpsubnet_derive_total"}
+    check(want == got, "prometheus, job collectd: health values %s" % sorted(got))
+
+    # -- PromQL: the totals moved, exactly, from an instant query --
+    for job in PROM_JOBS:
+        host = "instance" if PROM_JOBS[job] == "honor_labels" else "exported_instance"
+        for inst in insts:
+            for key in COUNTERS:
+                name, typ = prom_series_name(key)
+                q = '%s{job="%s",%s="%s",tcpsubnet="%s"%s}' % (
+                    name, job, host, HOST, inst, ',type="%s"' % typ if typ else "")
+                r = prom_query(port, q)
+                got = r[0][1] if len(r) == 1 else None
+                check(got == exp[inst][key], "PromQL %s = %s (moved %d)"
+                      % (q, got, exp[inst][key]))
+
+    # -- every stored sample is a reading of collectd's, value and millisecond time --
+    # (counters exactly; the csv writer prints gauges with six decimals)
+    cache = {}
+    for job in PROM_JOBS:
+        n, nser, bad, kept = 0, 0, [], []
+        for labels, samples in prom_samples(port, '{__name__=~"collectd_tcpsubnet_.+",job="%s"}'
+                                            % job):
+            inst = labels.get("tcpsubnet")
+            if inst not in exp:
+                continue
+            fname, col = prom_csv(labels)
+            rows = cache.setdefault((inst, fname), csv_rows(csv_dir, inst, fname))
+            by_ms = {int(round(t * 1000)): v[col] for t, v in rows}
+            tol = 0.0 if labels["__name__"].endswith("_total") else 5.1e-7
+            nser += 1
+            for t, v in samples:
+                ms = int(round(t * 1000))
+                n += 1
+                if not any(abs(by_ms.get(ms + d, math.inf) - v) <= tol for d in (0, -1, 1)):
+                    bad.append((prom_key(labels), t, v))
+            kept.append(len(samples) / max(1, len(rows)))
+        check(n and not bad and min(kept) >= 0.5,
+              "job %s: all %d samples of %d series are collectd's readings (value and time, "
+              "as its csv writer has them); %.0f%% .. %.0f%% of each series' readings scraped%s"
+              % (job, n, nser, 100 * min(kept or [0]), 100 * max(kept or [0]),
+                 "" if not bad else "; not: %s" % bad[:3]))
+
+    # -- RTT: the percentiles Prometheus holds against their intervals' buckets --
+    cycles = cycle_starts(csv_dir)
+    ctimes = [t for t, _v in cycles]
+    for inst in insts:
+        per_key = {}
+        for key in RTT_KEYS:
+            r = prom_samples(port, 'collectd_tcpsubnet_latency{job="collectd",tcpsubnet="%s",'
+                             'type="%s"}' % (inst, key))
+            per_key[key] = dict(r[0][1]) if r else {}
+        brows = {b: csv_rows(csv_dir, inst, "bucket-" + b) for b in buckets}
+
+        def buckets_at(t, brows=brows):
+            out = {}
+            for b, rows in brows.items():
+                i = nearest([x * 1e9 for x, _v in rows], t * 1e9)
+                out[b] = rows[i][1][0] if i is not None else 0.0
+            return [out]
+
+        def dt_at(t):
+            i = nearest([x * 1e9 for x in ctimes], t * 1e9)
+            return ctimes[i] - ctimes[i - 1] if i else 1.0
+
+        def at(series, t):
+            ts = sorted(series)
+            i = nearest([x * 1e9 for x in ts], t * 1e9)
+            return series[ts[i]] if i is not None else None
+        check_rtt("prometheus: " + inst, exp[inst], per_key, buckets_at, dt_at, at)
+
+
+def prom_rate(points, t, window):
+    """Prometheus 2.x rate() (promql/functions.go, extrapolatedRate) of raw counter
+    samples [(t, v)] at time t over WINDOW seconds (both ends included), or None. In
+    milliseconds, as Prometheus counts (a double holds today's epoch to 0.2 us only)."""
+    t, window = int(round(t * 1000)), int(round(window * 1000))
+    pts = [(int(round(x * 1000)), v) for x, v in points]
+    pts = [(x, v) for x, v in pts if t - window <= x <= t]
+    if len(pts) < 2:
+        return None
+    result, last = pts[-1][1] - pts[0][1], 0.0
+    for _x, v in pts:
+        if v < last:
+            result += last  # a counter reset
+        last = v
+    to_start, to_end = pts[0][0] - (t - window), t - pts[-1][0]
+    sampled = pts[-1][0] - pts[0][0]
+    average = sampled / (len(pts) - 1)
+    if result > 0 and pts[0][1] >= 0:
+        to_start = min(to_start, sampled * (pts[0][1] / result))
+    threshold = average * 1.1
+    interval = sampled + (to_start if to_start < threshold else average / 2) \
+        + (to_end if to_end < threshold else average / 2)
+    return result * (interval / sampled) / (window / 1000)
+
+
+def prom_regex(values):
+    """A Grafana multi-value variable in a PromQL regex matcher, as Grafana's Prometheus
+    data source writes it: regex characters escaped (a backslash, doubled inside the
+    PromQL string), several values as (a|b)."""
+    esc = [re.sub(r"([\\^$.|?*+()\[\]{}])", r"\\\\\1", v) for v in values]
+    return esc[0] if len(esc) == 1 else "(%s)" % "|".join(esc)
+
+
+def prom_dashboard(dash_file, port, expect_file, start):
+    exp = read_expect(expect_file)
+    dash = json.load(open(dash_file))
+    subnets = sorted(exp)
+    values = {"host": prom_regex([HOST]), "hosts": prom_regex([HOST]), "top": str(TOP)}
+
+    for var in dash["templating"]["list"]:
+        if var["type"] != "query":
+            continue
+        q = var["query"]["query"] if isinstance(var["query"], dict) else var["query"]
+        m = re.match(r"^label_values\((.*),\s*(\w+)\)$", substitute(q, values))
+        found = []
+        if m:
+            found = prom_api(port, "label/%s/values" % m.group(2), {"match[]": m.group(1)})
+        want = [HOST] if var["name"] in ("host", "hosts") else subnets
+        check(m and set(want) <= set(found), "prometheus variable %s (%s): %s"
+              % (var["name"], q, sorted(found)))
+
+    held, raw = {}, {}
+    for labels, samples in prom_samples(port, '{__name__=~"collectd_tcpsubnet_.+",'
+                                        'job="collectd"}'):
+        raw[prom_key(labels)] = samples
+        if labels["__name__"] == "collectd_tcpsubnet_latency":
+            held.setdefault((labels["tcpsubnet"], labels["type"]), set()).update(
+                v for _t, v in samples)
+    # One host here: the fleet row's sums and top hosts are that host's figures.
+    ctx = {"inst_of": {i: i for i in exp}, "step_of": lambda vals, i: 1.0,
+           "stored": lambda inst, key: held.get((inst, key), set()),
+           "hosts": [HOST], "by_host": {HOST: exp}, "top_totals": {}}
+
+    rates, rate_bad = [0], []
+    end = time.time()
+
+    def run(panel, t, _h, choice, _fleet):
+        # Grafana's $__interval for a 1 s step; $__rate_interval is then
+        # max($__interval + scrape interval, 4 x scrape interval) = 4 s.
+        sub = dict(values, subnet=prom_regex(choice), __interval="1s", __rate_interval="4s")
+        sub["__range"] = "%ds" % round(end - float(start))
+        q = substitute(t["expr"], sub)
+        try:
+            if t.get("instant"):  # a table: one value per series at the range's end
+                data = prom_api(port, "query", {"query": q, "time": end})
+                for r in data["result"]:
+                    r["values"] = [r["value"]]
+            else:
+                data = prom_api(port, "query_range", {"query": q, "start": start, "end": end,
+                                                      "step": 1})
+        except (OSError, RuntimeError) as e:
+            fail("panel '%s': %s" % (panel["title"], e))
+            return None
+        res = []
+        m = re.match(r"^rate\((\w+)\{.*\}\[(\d+)s\]\)$", q)
+        for r in data["result"]:
+            if m:
+                # The panel's rates are Prometheus' rate() of the stored counter, whose
+                # samples are collectd's readings (checked above).
+                series = raw.get(prom_key(dict(r["metric"], __name__=m.group(1))), [])
+                for x, v in r["values"]:
+                    want = prom_rate(series, float(x), float(m.group(2)))
+                    rates[0] += 1
+                    if want is None or not close(float(v), want, 1e-9, 1e-9):
+                        rate_bad.append((q, x, v, want))
+            label = re.sub(r"\{\{ *(\w+) *\}\}",
+                           lambda g, r=r: r["metric"].get(g.group(1), ""),
+                           t.get("legendFormat", ""))
+            pts = [(float(x), None if v in ("NaN", "+Inf", "-Inf") else float(v))
+                   for x, v in r["values"]]
+            res.append((renamed(label, panel_renames(panel)), pts))
+        return res
+
+    panel_totals = {HOST: {}, "*": {}}
+    n = dashboard_queries(dash, "expr", [HOST], subnets, ctx, panel_totals, run)
+    check(n >= 10, "%d PromQL queries evaluated" % n)
+    check(rates[0] and not rate_bad, "%d points of the rate panels are rate() of the stored "
+          "counters over their window%s" % (rates[0], "" if not rate_bad else
+                                              ", not: %s" % rate_bad[:3]))
+    # Summed over time the rate panels do not add up to what moved: rate() extrapolates
+    # each window from the readings inside it, which a scrape now and then misses
+    # (78 .. 112 % of the totals were seen); increase() over the range, the top hosts'
+    # figure, likewise. So: the right series are on the panels, moving when something
+    # moved and only then.
+    sums = [("", inst, key, total) for (inst, key), total in panel_totals[HOST].items()]
+    sums += [("fleet ", inst, key, total) for (inst, key), total in panel_totals["*"].items()]
+    sums += [("top hosts, %s " % h, inst, key, total)
+             for (h, inst, key), total in ctx["top_totals"].items()]
+    for what, inst, key, total in sorted(sums):
+        want = exp[inst][key]
+        check((total > 0) == (want > 0), "prometheus dashboard: %s%s %s: %.2f (%.0f %%); "
+              "moved %d" % (what, inst, key, total, 100 * total / want if want else 100, want))
+    for what, keys in (("", COUNTERS), ("fleet ", ("rx", "tx"))):
+        have = panel_totals[HOST if not what else "*"]
+        missing = [(i, k) for i in exp for k in keys if (i, k) not in have]
+        check(not missing, "prometheus dashboard: %severy subnet's %s on a panel%s"
+              % (what, "bytes" if what else "bytes, connections, retransmits",
+                 "" if not missing else " (missing %s)" % missing[:4]))
+    check(ctx["top_totals"], "prometheus dashboard: a top-hosts panel has series")
+
+
+def prom_storerates(rates_file, main_file, inst, tx, rx):
+    """write_prometheus has no StoreRates option: with "StoreRates true" in its block it
+    writes the same metrics and types, and the counters are still the cumulative totals
+    (checked against the bytes one connection moved in that run)."""
+    r_series, r_types = exposition(rates_file)
+    m_series, m_types = exposition(main_file)
+    # The RTT gauges appear only for intervals with samples: compare what both have.
+    mine = {n: t for n, t in r_types.items() if n.startswith("collectd_tcpsubnet_")}
+    counters = sorted(n for n, t in mine.items() if t == "counter")
+    check(len(counters) == 4 and all(m_types.get(n) == t for n, t in mine.items()),
+          "StoreRates true: the same metric types as without: %s"
+          % ", ".join("%s %s" % kv for kv in sorted(mine.items())))
+    ours = {k for k in r_series if k.startswith("collectd_tcpsubnet_")}
+    check(ours and ours <= set(m_series), "StoreRates true: %d series, all also written "
+          "without it" % len(ours))
+    for name, want in (("tx", tx), ("rx", rx)):
+        got = [v for k, (v, _ms) in r_series.items()
+               if k.startswith("collectd_tcpsubnet_if_octets_%s_total{" % name)
+               and expo_labels(k).get("tcpsubnet") == inst]
+        check(got == [float(want)], "StoreRates true: %s %s_total = %s, the bytes moved (%s), "
+              "a counter, not a rate" % (inst, name, got, want))
+
 
 
 def main(argv):
     cmd, args = argv[1], argv[2:]
-    if cmd == "whisper-settle":
-        return whisper_settle(*args)
     if cmd == "influx-query":
         print(json.dumps(influx_query(*args)))
         return 0
-    if cmd == "influx-wait":
-        return influx_wait(*args)
-    if cmd == "influx-wait-rows":
-        return influx_wait_rows(*args)
+    # Commands whose return value is the exit status (waits, readers, usage figures).
+    direct = {"whisper-settle": whisper_settle, "influx-wait": influx_wait,
+              "influx-wait-rows": influx_wait_rows, "prom-scrape": prom_scrape,
+              "prom-scrape-until": prom_scrape_until, "prom-wait": prom_wait,
+              "prom-wait-up": prom_wait_up, "proc-usage": proc_usage,
+              "store-usage": store_usage, "agent-usage": agent_usage}
+    if cmd in direct:
+        return direct[cmd](*args)
     funcs = {"graphite": graphite_check, "graphite-dashboard": graphite_dashboard,
              "influx": influx_check, "influx-dashboard": influx_dashboard,
-             "influx-storerates-false": influx_storerates_false}
+             "influx-storerates-false": influx_storerates_false, "fleet": fleet_check,
+             "prom": prom_check, "prom-dashboard": prom_dashboard,
+             "prom-storerates": prom_storerates}
     if cmd not in funcs:
         print("tb-check.py: unknown command " + cmd, file=sys.stderr)
         return 2

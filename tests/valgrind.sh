@@ -39,10 +39,12 @@ control() {
 control leak "definitely lost in"
 control uninit "Conditional jump or move depends on uninitialised value"
 
+# The 300,001-subnet case of check_tsconf would take minutes under memcheck; it runs in
+# the plain and ASan builds.
 for t in check_tsconf check_tshist check_badconf; do
 	rc=0
 	# shellcheck disable=SC2086
-	$VG --log-file="$TS_TMP/$t.vg" "$B/$t" >"$TS_TMP/$t.out" 2>&1 || rc=$?
+	TS_UNIT_SKIP_LARGE=1 $VG --log-file="$TS_TMP/$t.vg" "$B/$t" >"$TS_TMP/$t.out" 2>&1 || rc=$?
 	checks=$(grep -o '[0-9]*%: Checks: [0-9]*, Failures: [0-9]*, Errors: [0-9]*' "$TS_TMP/$t.out")
 	if [ "$rc" = 0 ] && echo "$checks" | grep -q "^100%"; then
 		rel_pass "$t under memcheck: $checks; $(vg_summary "$TS_TMP/$t.vg")"

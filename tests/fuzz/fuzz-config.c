@@ -12,9 +12,9 @@
  *     the same prefix, and its LPM key is its length then its 16 address bytes;
  *   - an accepted configuration has subnets with usable names (ts_name_check passes,
  *     or the one-line form's name is its own prefix), every prefix points at an
- *     existing subnet, no prefix appears twice, MaxPrefixes holds, and the reference
- *     longest-prefix match sends each prefix's own address to a subnet with a prefix
- *     at least as long that covers it.
+ *     existing subnet, no prefix appears twice, MaxPrefixes and MaxValues hold, and
+ *     the reference longest-prefix match sends each prefix's own address to a subnet
+ *     with a prefix at least as long that covers it.
  */
 #include <stdint.h>
 #include <stdio.h>
@@ -109,6 +109,8 @@ static void check_config(const struct ts_config *c)
 	require(c->n_subnets > 0); /* none configured: the built-in set */
 	require(c->builtin_defaults || c->n_prefixes <= c->max_prefixes);
 	require(c->max_prefixes >= 1 && c->max_prefixes <= TS_LIMIT_MAX_PREFIXES);
+	require(ts_config_values_per_cycle(c) <= c->max_values);
+	require(c->rtt_bucket_width >= 1 && c->rtt_bucket_width <= 27);
 	require(strcmp(ts_config_instance(c, 0), TS_UNMATCHED_NAME) == 0);
 	require(strcmp(ts_config_instance(c, (uint32_t)c->n_subnets + 1), TS_UNMATCHED_NAME) == 0);
 	for (uint32_t id = 1; id <= c->n_subnets; id++) {
