@@ -43,6 +43,7 @@ FAMILIES = [
 ]
 for _f in FAMILIES:
     _f[2]["baseline"] = _f[2]["plugin"]  # --compare: the same programs of another build
+    _f[2]["cgroups"] = _f[2]["plugin"]  # --cgroups: the plugin with a Cgroup block
 MIN_EVENTS = 1000  # fewer events in a window: no ns/event figure (too few to mean anything)
 
 
@@ -130,6 +131,23 @@ def write_conf(path, prefixes, subnets, rtt=True):
                     f.write('  Prefix "%s"\n' % p)
                 f.write("</Subnet>\n")
         f.write("RTT %s\n" % ("true" if rtt else "false"))
+
+
+def own_cgroup():
+    """This process's cgroup v2 path (the bench traffic's cgroup: iperf3 inherits it)."""
+    with open("/proc/self/cgroup") as f:
+        for line in f:
+            if line.startswith("0::"):
+                return line[3:].strip() or "/"
+    return "/"
+
+
+def write_cgroups(path):
+    """A Cgroup block holding the bench traffic's cgroup, as deployments would name a
+    service: every socket of the bench pays the cgroup lookup and is counted in it."""
+    with open(path, "a") as f:
+        f.write('<Cgroup "bench">\n  Path "%s"\n</Cgroup>\n' % own_cgroup())
+        f.write('<Cgroup "elsewhere">\n  Path "/tcpsubnet-bench-none"\n</Cgroup>\n')
 
 
 def write_iptables(path, prefixes4):
@@ -222,12 +240,14 @@ class Bench:
         c = json.loads(out)["end"]["cpu_utilization_percent"]
         return (c["host_total"] + c["remote_total"]) / 100.0
 
-    def conf(self, n, subnets=None, rtt=True):
+    def conf(self, n, subnets=None, rtt=True, cgroups=False):
         if subnets is None:
             subnets = default_subnets(n)
-        path = os.path.join(self.tmp, "conf-%d-%s-%s" % (n, subnets, rtt))
+        path = os.path.join(self.tmp, "conf-%d-%s-%s-%s" % (n, subnets, rtt, cgroups))
         if not os.path.exists(path):
             write_conf(path, gen_prefixes(n), subnets, rtt)
+            if cgroups:
+                write_cgroups(path)
         return path
 
     def attach(self, impl, n, cmd, stats, rtt=True):
@@ -235,10 +255,11 @@ class Bench:
         if impl == "baseline":
             argv = [self.ts_bench_base, "attach", "--impl", "plugin", "--out", out]
         else:
-            argv = [self.ts_bench, "attach", "--impl", impl, "--out", out]
+            argv = [self.ts_bench, "attach", "--impl",
+                    "plugin" if impl == "cgroups" else impl, "--out", out]
         if stats:
             argv.append("--stats")
-        argv += [self.conf(n, rtt=rtt), "--"] + cmd
+        argv += [self.conf(n, rtt=rtt, cgroups=impl == "cgroups"), "--"] + cmd
         r = run(argv, check=False)
         if r.returncode != 0:
             raise RuntimeError("ts-bench %s N=%d failed: %s" % (impl, n, r.stderr.strip()))
@@ -250,7 +271,8 @@ class Bench:
     # -- phase 1: ns/event
     def phase_nsevent(self):
         a = self.a
-        impls = ["plugin", "floor", "naive"] + (["baseline"] if a.compare else [])
+        impls = ["plugin", "floor", "naive"] + (["baseline"] if a.compare else []) + (
+            ["cgroups"] if a.cgroups else [])
         if a.no_naive:
             impls.remove("naive")
         for rnd in range(a.rounds):
@@ -658,6 +680,30 @@ def report(raw, notes):
                     " %s |" % fmt(s.get((load, n, "baseline", fam))) if base else ""))
         L.append("")
 
+    # ---- Cgroup blocks
+    if any(r["impl"] == "cgroups" for r in raw["nsevent"]):
+        L.append("### With Cgroup blocks")
+        L.append("")
+        L.append("The same runs with two Cgroup blocks added, one of them holding the "
+                 "bench traffic's cgroup (so every socket is looked up in the cgroup hash "
+                 "and counted in it, with 3 x the counter slots). With Cgroup options the "
+                 "typed programs always keep the per-socket memo (without them only above "
+                 "32 prefixes), which holds the cgroup slot: the cgroup lookup is paid "
+                 "once per socket (and again after a change of the cgroup mapping). "
+                 "Ratio: with / without, same run.")
+        L.append("")
+        L.append("| load | N | event | plugin | with Cgroup blocks | difference | ratio |")
+        L.append("|---|---:|---|---:|---:|---:|---:|")
+        for load in loads:
+            for n in ns:
+                for fam, label, _ in FAMILIES:
+                    p, c = s.get((load, n, "plugin", fam)), s.get((load, n, "cgroups", fam))
+                    if p is None or c is None:
+                        continue
+                    L.append("| %s | %d | %s | %s | %s | %s | %.2f |" % (
+                        lname(load), n, label, fmt(p), fmt(c), fmt(c - p, "%+.0f"), c / p))
+        L.append("")
+
     # ---- throughput
     if raw["throughput"]:
         L.append("## Throughput: iperf3 with vs. without")
@@ -816,6 +862,8 @@ def main():
                     "of the default")
     ap.add_argument("--rounds", dest="user_rounds", type=int, help="rounds of the ns/event phase")
     ap.add_argument("--no-naive", action="store_true", help="leave out the naive reference")
+    ap.add_argument("--cgroups", action="store_true", help="ns/event also with Cgroup blocks "
+                    "(the bench traffic's cgroup in one), as 'cgroups'; always in the full run")
     ap.add_argument("--loads", help="comma-separated iperf3 write sizes of the ns/event "
                     "loads (default 128K,64; quick: 128K)")
     ap.add_argument("--report-only", metavar="JSON", help="only write the report again from "
@@ -853,6 +901,8 @@ def main():
         a.ns = [int(x) for x in a.user_ns.split(",")]
     if a.user_rounds:
         a.rounds = a.user_rounds
+    # The full run measures the Cgroup blocks' cost too (docs/PERFORMANCE.md keeps it).
+    a.cgroups = a.cgroups or not a.quick
     phases = a.only.split(",") if a.only else ["nsevent", "throughput", "read", "collectd"] + (
         [] if a.quick else ["values"])
     if a.loads:

@@ -468,7 +468,8 @@ static int cmd_read(const char *out, unsigned cycles, const char *conf_path)
 		if (ts_bpf_read(b, totals, rtt_now, err, sizeof(err)) != 0)
 			die("read", err);
 		m = now_s();
-		ts_values_emit(&c, totals, rtt_now, rtt_prev, 10.0, fake_dispatch, &sink);
+		ts_values_emit_cg(&c, ts_bpf_cgview(b), totals, rtt_now, rtt_prev, 10.0, fake_dispatch,
+				  &sink);
 		e = now_s();
 		t_all[i] = (e - a) * 1e3;
 		t_maps[i] = (m - a) * 1e3;

@@ -98,8 +98,27 @@ struct sock_common {
  * kernels have bitfields, which these direct loads cannot read: 5.6 is a floor of every
  * mode (the project supports 5.10+).
  */
+/*
+ * Cgroup v2 of the socket's creator: sk_cgrp_data holds a plain cgroup pointer since
+ * 5.15 (commit 8520e224f547); before, a tagged u64 that these reads cannot follow, so
+ * user space refuses Cgroup options there. The cgroup id is its kernfs node id (u64
+ * since 5.5), which is the inode number of the cgroup's directory in cgroupfs.
+ */
+struct kernfs_node {
+	__u64 id;
+};
+
+struct cgroup {
+	struct kernfs_node *kn;
+};
+
+struct sock_cgroup_data {
+	struct cgroup *cgroup;
+};
+
 struct sock {
 	struct sock_common __sk_common;
+	struct sock_cgroup_data sk_cgrp_data;
 	__u16 sk_type;
 	__u16 sk_protocol;
 };

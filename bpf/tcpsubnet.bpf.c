@@ -17,6 +17,11 @@
  *   kprobe      k(ret)probes on the same functions; raw_tp for the two tracepoints
  * Bytes count the functions' return values (bytes moved); failures, EAGAIN, MSG_PEEK
  * and MSG_ERRQUEUE reads count nothing. Port filters run before any map lookup.
+ *
+ * With Cgroup options the index gains a cgroup dimension: the cgroup v2 id the kernel
+ * recorded in the socket when it was created (sk_cgrp_data) is looked up in the
+ * cgroup_slots hash that user space refreshes every read cycle; index = cgroup slot x
+ * n_per_cgroup + subnet index, slot 0 being cgroup "other".
  */
 #include "kernel_types.h"
 #include <bpf/bpf_helpers.h>
@@ -37,6 +42,16 @@ const volatile bool filter_rport = false;
 const volatile bool use_memo = false;
 const volatile __u64 lport_bits[TS_PORT_WORDS];
 const volatile __u64 rport_bits[TS_PORT_WORDS];
+/* Cgroup blocks: counter slots per cgroup slot, and whether cgroup "other" counts. */
+const volatile bool have_cgroups = false;
+const volatile bool count_other_cgroup = true;
+const volatile __u32 n_per_cgroup = 1;
+/*
+ * Bumped by user space after each change of cgroup_slots: a memo classified under an
+ * older epoch is classified again, so a socket of a cgroup that appeared (or went)
+ * after its memo was made moves to the right slot at its next event.
+ */
+volatile __u32 cg_epoch;
 
 /* Sizes are set by user space from the configuration before load. */
 struct {
@@ -69,6 +84,15 @@ struct {
 	__type(value, struct ts_rtt);
 } rtt SEC(".maps");
 
+/* Cgroup id -> cgroup slot (1..), written by user space only; absent: "other". */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__uint(max_entries, 1);
+	__type(key, __u64);
+	__type(value, __u32);
+} cgroup_slots SEC(".maps");
+
 /*
  * Typed programs (tp_btf, fentry/fexit) only: what the classification of a socket found,
  * kept in the socket itself (socket-local storage, freed with the socket). Every later
@@ -96,9 +120,10 @@ struct {
 struct ts_memo {
 	__u32 raddr[4];
 	__u32 laddr[4];
-	/* TS_MEMO_SKIP (unmatched with ReportUnmatched false) or the counter index. */
+	/* TS_MEMO_SKIP (not reported: unmatched subnet or cgroup) or the counter index. */
 	__u32 index;
-	__u32 pad;
+	/* cg_epoch at classification; only compared with Cgroup options. */
+	__u32 epoch;
 };
 
 #define TS_MEMO_SKIP 0xffffffffU
@@ -156,6 +181,7 @@ struct {
 struct ts_sk {
 	__u32 raddr[4];
 	__u32 laddr[4];
+	__u64 cgid;
 };
 
 /*
@@ -186,10 +212,18 @@ static __always_inline bool ports_pass(__u16 lport, __be16 rport_be)
  * blocks), or false when it is not reported. The key is the caller's: built in place,
  * prefixlen set here, nothing zeroed or copied.
  */
-static __always_inline bool index_of(struct ts_lpm_key *key, const __u32 *laddr,
+static __always_inline bool index_of(struct ts_lpm_key *key, const __u32 *laddr, __u64 cgid,
 				     __u32 *index)
 {
-	__u32 rid = TS_UNMATCHED_ID, lid = TS_UNMATCHED_ID, *found;
+	__u32 rid = TS_UNMATCHED_ID, lid = TS_UNMATCHED_ID, cslot = 0, *found;
+
+	if (have_cgroups) {
+		found = bpf_map_lookup_elem(&cgroup_slots, &cgid);
+		if (found)
+			cslot = *found;
+		else if (!count_other_cgroup)
+			return false;
+	}
 
 	key->prefixlen = 128;
 	found = bpf_map_lookup_elem(&subnets, key);
@@ -206,8 +240,19 @@ static __always_inline bool index_of(struct ts_lpm_key *key, const __u32 *laddr,
 		if (found)
 			lid = *found;
 	}
-	*index = lid * n_remote_ids + rid;
+	*index = cslot * n_per_cgroup + lid * n_remote_ids + rid;
 	return true;
+}
+
+/* Typed loads through the socket's cgroup pointer (PTR_TO_BTF_ID, no probe read). */
+static __always_inline __u64 cgroup_id_typed(const struct sock *sk)
+{
+	struct cgroup *cg;
+
+	if (!have_cgroups)
+		return 0;
+	cg = sk->sk_cgrp_data.cgroup;
+	return cg ? cg->kn->id : 0;
 }
 
 /*
@@ -223,6 +268,7 @@ static __always_inline bool classify_typed(const struct sock *sk, __u16 lport, _
 	struct ts_lpm_key key;
 	__u32 laddr[4] = {};
 	struct ts_memo *m = NULL, fresh = {};
+	__u32 epoch = 0;
 	bool counted;
 
 	if (!tcp_stream(sk->sk_type, sk->sk_protocol) || (family != AF_INET && family != AF_INET6))
@@ -251,9 +297,13 @@ static __always_inline bool classify_typed(const struct sock *sk, __u16 lport, _
 		}
 	}
 	if (use_memo) {
+		/* Read before the classification's lookups: a change after it is seen next time. */
+		if (have_cgroups)
+			epoch = cg_epoch;
 		/* NULL when the socket has none yet or is being destroyed: classify. */
 		m = bpf_sk_storage_get(&memo, (struct sock *)sk, NULL, 0);
-		if (m && m->raddr[3] == key.addr[3] && m->raddr[2] == key.addr[2] &&
+		if (m && (!have_cgroups || m->epoch == epoch) &&
+		    m->raddr[3] == key.addr[3] && m->raddr[2] == key.addr[2] &&
 		    m->raddr[1] == key.addr[1] && m->raddr[0] == key.addr[0] &&
 		    (!have_local || (m->laddr[0] == laddr[0] && m->laddr[1] == laddr[1] &&
 				     m->laddr[2] == laddr[2] && m->laddr[3] == laddr[3]))) {
@@ -269,9 +319,10 @@ static __always_inline bool classify_typed(const struct sock *sk, __u16 lport, _
 			fresh.laddr[1] = laddr[1];
 			fresh.laddr[2] = laddr[2];
 			fresh.laddr[3] = laddr[3];
+			fresh.epoch = epoch;
 		}
 	}
-	counted = index_of(&key, laddr, index);
+	counted = index_of(&key, laddr, cgroup_id_typed(sk), index);
 	if (use_memo && create) {
 		fresh.index = counted ? *index : TS_MEMO_SKIP;
 		/* Connected again elsewhere: replace, never rewrite (see struct ts_memo). */
@@ -310,6 +361,8 @@ static __always_inline bool read_untyped_lport(const struct sock *sk, __u16 lpor
 			BPF_CORE_READ_INTO(&s->laddr, sk,
 					   __sk_common.skc_v6_rcv_saddr.in6_u.u6_addr32);
 	}
+	if (have_cgroups)
+		s->cgid = BPF_CORE_READ(sk, sk_cgrp_data.cgroup, kn, id);
 	return true;
 }
 
@@ -327,7 +380,7 @@ static __always_inline bool lookup_index(struct ts_sk *s, __u32 *index)
 	key.addr[1] = s->raddr[1];
 	key.addr[2] = s->raddr[2];
 	key.addr[3] = s->raddr[3];
-	return index_of(&key, s->laddr, index);
+	return index_of(&key, s->laddr, s->cgid, index);
 }
 
 /*

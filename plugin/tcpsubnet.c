@@ -116,8 +116,9 @@ static int tcpsubnet_init(void)
 		return -1;
 	}
 	last_read = cdtime();
-	INFO(TS_PLUGIN " plugin: attach mode %s; counting %zu subnets, %zu prefixes",
-	     ts_bpf_choice(bpf), conf.n_subnets, conf.n_prefixes);
+	INFO(TS_PLUGIN " plugin: attach mode %s; counting %zu subnets, %zu prefixes%s",
+	     ts_bpf_choice(bpf), conf.n_subnets, conf.n_prefixes,
+	     ts_config_has_cgroups(&conf) ? " per cgroup" : "");
 	return 0;
 }
 
@@ -161,8 +162,8 @@ static int tcpsubnet_read(void)
 	}
 	ts_bpf_health(bpf, &health);
 	now = cdtime();
-	ts_values_emit(&conf, totals, rtt_now, rtt_prev, CDTIME_T_TO_DOUBLE(now - last_read),
-		       tcpsubnet_dispatch, &now);
+	ts_values_emit_cg(&conf, ts_bpf_cgview(bpf), totals, rtt_now, rtt_prev,
+			  CDTIME_T_TO_DOUBLE(now - last_read), tcpsubnet_dispatch, &now);
 	ts_values_emit_health(&health, tcpsubnet_dispatch, &now);
 	if (!lost_warned && (health.lost_events || health.stash_full)) {
 		WARNING(TS_PLUGIN " plugin: the figures are incomplete: the kernel skipped %llu "

@@ -29,6 +29,7 @@
 #include <bpf/libbpf.h>
 
 #include "tcpsubnet.skel.h"
+#include "tscgroup.h"
 #include "tskernel.h"
 
 #ifndef CAP_PERFMON
@@ -73,6 +74,12 @@ struct ts_bpf {
 	int boost_warned;
 	__u64 swept;		/* stash entries of exited threads removed by user space */
 	void *stats_buf;	/* TS_STAT_COUNT x ncpu */
+	/* Cgroup options: the walker, the per-slot counter count, zeros to reset a slot */
+	struct ts_cgstate *cg;
+	__u32 per_cgroup;
+	void *zeros;
+	int cg_fd;
+	size_t cg_changes;
 };
 
 /* What the running kernel offers, read from its BTF. */
@@ -88,6 +95,8 @@ struct kfeat {
 	enum ts_lockdown lockdown;
 	char lockdown_how[64];
 	int kprobe_pmu;		/* /sys/bus/event_source/devices/kprobe */
+	/* struct sock_cgroup_data holds a cgroup pointer (5.15+, commit 8520e224f547) */
+	int sk_cgroup_ptr;
 	int trampolines;	/* BPF trampolines: ftrace direct calls in kallsyms */
 };
 
@@ -351,6 +360,15 @@ static int read_kfeat(const char *path, int custom, struct kfeat *kf, char *err,
 		const struct btf_type *proto = fn ? btf__type_by_id(btf, fn->type) : NULL;
 
 		kf->recvmsg_nonblock = proto && btf_vlen(proto) == 6;
+	}
+	sid = btf__find_by_name_kind(btf, "sock_cgroup_data", BTF_KIND_STRUCT);
+	if (sid > 0) {
+		const struct btf_type *t = btf__type_by_id(btf, sid);
+		const struct btf_member *m = btf_members(t);
+
+		for (int i = 0; i < btf_vlen(t); i++)
+			if (strcmp(btf__name_by_offset(btf, m[i].name_off), "cgroup") == 0)
+				kf->sk_cgroup_ptr = 1;
 	}
 	btf__free(btf);
 	read_kernel_facts(kf);
@@ -702,9 +720,14 @@ static int try_mode(struct ts_bpf *b, const struct ts_config *c, enum ts_attach_
 	struct bpf_program *prog;
 	__u32 n_ids;
 	int err;
-	/* kprobes cannot use socket storage: they classify every event. */
+	/*
+	 * kprobes cannot use socket storage: they classify every event. With Cgroup options
+	 * the memo is always on: it saves the cgroup hash lookup and the pointer chase to
+	 * the cgroup id (measured +44 ns per event without it at one prefix, +4 with it).
+	 */
 	bool memo = m != TS_ATTACH_KPROBE &&
-		    c->n_prefixes + c->n_lprefixes > TS_MEMO_MIN_PREFIXES;
+		    (c->n_prefixes + c->n_lprefixes > TS_MEMO_MIN_PREFIXES ||
+		     ts_config_has_cgroups(c));
 
 	char buf[512];
 	const char *blocked = mode_blocked(m, kf, buf, sizeof(buf));
@@ -728,6 +751,9 @@ again:
 	skel->rodata->filter_lport = c->lport_filter;
 	skel->rodata->filter_rport = c->rport_filter;
 	skel->rodata->use_memo = memo;
+	skel->rodata->have_cgroups = ts_config_has_cgroups(c);
+	skel->rodata->count_other_cgroup = c->report_other_cgroup;
+	skel->rodata->n_per_cgroup = (__u32)ts_config_subnet_index_count(c);
 	memcpy((void *)skel->rodata->lport_bits, c->lport_bits, sizeof(c->lport_bits));
 	memcpy((void *)skel->rodata->rport_bits, c->rport_bits, sizeof(c->rport_bits));
 	bpf_map__set_max_entries(skel->maps.subnets, c->n_prefixes ? (__u32)c->n_prefixes : 1);
@@ -735,6 +761,8 @@ again:
 				 c->n_lprefixes ? (__u32)c->n_lprefixes : 1);
 	bpf_map__set_max_entries(skel->maps.counters, n_ids);
 	bpf_map__set_max_entries(skel->maps.rtt, c->rtt ? n_ids : 1);
+	bpf_map__set_max_entries(skel->maps.cgroup_slots,
+				 ts_config_has_cgroups(c) ? TS_CGROUP_MAX_IDS : 1);
 	/* One entry per thread inside a probed call; preallocated, so bounded. */
 	bpf_map__set_max_entries(skel->maps.kp_stash,
 				 m == TS_ATTACH_KPROBE ?
@@ -839,9 +867,73 @@ static int initial_pid_ns(void)
 	return levels == 1;
 }
 
+/* The cgroup2 mount point from /proc/self/mountinfo. */
+static int cgroup_root(char *out, size_t len)
+{
+	static char text[1 << 16];
+
+	if (read_text("/proc/self/mountinfo", text, sizeof(text)) != 0)
+		return -1;
+	return ts_cgroup_mount_parse(text, out, len);
+}
+
+static void cgroup_warn(void *ctx, const char *line)
+{
+	(void)ctx;
+	ts_log(TS_LOG_WARN, "%s", line);
+}
+
+static void cgroup_apply(void *ctx, uint64_t id, uint32_t slot, bool remove)
+{
+	struct ts_bpf *b = ctx;
+
+	if (remove)
+		bpf_map_delete_elem(b->cg_fd, &id);
+	else if (bpf_map_update_elem(b->cg_fd, &id, &slot, BPF_ANY) != 0)
+		ts_log(TS_LOG_WARN, "cgroup %llu not mapped to its slot (%s)",
+		       (unsigned long long)id, errstr(errno));
+	b->cg_changes++;
+}
+
+/*
+ * Walks the cgroup tree and brings cgroup_slots up to date. A slot given to another
+ * cgroup starts from zero (its old counts belong to a series no longer dispatched), and
+ * cg_epoch tells the memos that their cgroup slots may be stale.
+ */
+static void cgroup_refresh(struct ts_bpf *b)
+{
+	const struct ts_cgview *v;
+
+	if (ts_cgroup_scan(b->cg, cgroup_warn, NULL) != 0) {
+		ts_log(TS_LOG_WARN, "out of memory while walking the cgroups; the mapping of the "
+		       "previous cycle stays");
+		return;
+	}
+	v = ts_cgroup_view(b->cg);
+	for (size_t s = 0; s < v->n_slots; s++) {
+		if (!v->fresh[s])
+			continue;
+		for (__u32 i = 0; i < b->per_cgroup; i++) {
+			__u32 id = (__u32)s * b->per_cgroup + i;
+
+			bpf_map_update_elem(b->counters.fd, &id, b->zeros, BPF_ANY);
+			if (b->rtt_on)
+				bpf_map_update_elem(b->rtt.fd, &id, b->zeros, BPF_ANY);
+		}
+	}
+	if (ts_cgroup_changes(b->cg, cgroup_apply, b) > 0)
+		__atomic_add_fetch(&b->skel->bss->cg_epoch, 1, __ATOMIC_SEQ_CST);
+}
+
+const struct ts_cgview *ts_bpf_cgview(const struct ts_bpf *b)
+{
+	return b->cg ? ts_cgroup_view(b->cg) : NULL;
+}
+
 int ts_bpf_open(const struct ts_config *c, struct ts_bpf **out, char *err, size_t err_len)
 {
 	enum ts_attach_mode order[3];
+	char cgroot[TS_CGROUP_PATH_MAX];
 	const char *btf_path = c->btf_path ? c->btf_path : TS_DEFAULT_BTF_PATH;
 	char tried[3][512];
 	struct kfeat kf;
@@ -856,6 +948,18 @@ int ts_bpf_open(const struct ts_config *c, struct ts_bpf **out, char *err, size_
 	rc = read_kfeat(btf_path, c->btf_path != NULL, &kf, err, err_len);
 	if (rc)
 		return rc;
+	if (ts_config_has_cgroups(c) && !kf.sk_cgroup_ptr) {
+		snprintf(err, err_len, "Cgroup options need a kernel whose sockets point to their "
+			 "cgroup v2 (5.15+; struct sock_cgroup_data has no \"cgroup\" member in "
+			 "%s); remove the Cgroup and CgroupEach options", btf_path);
+		return -EOPNOTSUPP;
+	}
+	if (ts_config_has_cgroups(c) && cgroup_root(cgroot, sizeof(cgroot)) != 0) {
+		snprintf(err, err_len, "Cgroup options need the cgroup2 filesystem, and "
+			 "/proc/self/mountinfo shows none; mount it (mount -t cgroup2 none "
+			 "/sys/fs/cgroup) or remove the Cgroup and CgroupEach options");
+		return -ENOENT;
+	}
 
 	if (c->attach_mode != TS_ATTACH_AUTO) {
 		order[n++] = c->attach_mode;
@@ -958,6 +1062,19 @@ int ts_bpf_open(const struct ts_config *c, struct ts_bpf **out, char *err, size_
 		ts_bpf_close(b);
 		return -ENOMEM;
 	}
+	if (ts_config_has_cgroups(c)) {
+		b->per_cgroup = (__u32)ts_config_subnet_index_count(c);
+		b->cg_fd = bpf_map__fd(b->skel->maps.cgroup_slots);
+		b->cg = ts_cgroup_new(c, cgroot);
+		b->zeros = calloc((size_t)b->ncpu, sizeof(struct ts_counters) + sizeof(struct ts_rtt));
+		if (b->cg == NULL || b->zeros == NULL) {
+			snprintf(err, err_len, "out of memory");
+			ts_bpf_close(b);
+			return -ENOMEM;
+		}
+		ts_log(TS_LOG_INFO, "cgroup2 root %s", cgroot);
+		cgroup_refresh(b);
+	}
 	*out = b;
 	return 0;
 }
@@ -1037,8 +1154,11 @@ static int read_maps(struct ts_bpf *b, struct ts_counters *totals, struct ts_his
 		     char *err, size_t err_len)
 {
 	size_t ncpu = (size_t)b->ncpu;
-	int rc = reader_fetch(b, &b->counters, err, err_len);
+	int rc;
 
+	if (b->cg)
+		cgroup_refresh(b);
+	rc = reader_fetch(b, &b->counters, err, err_len);
 	if (rc)
 		return rc;
 	for (__u32 id = 0; id < b->n_ids; id++) {
@@ -1168,6 +1288,8 @@ void ts_bpf_close(struct ts_bpf *b)
 	kp_detach_all(b);
 	tcpsubnet_bpf__destroy(b->skel);
 	free(b->stats_buf);
+	ts_cgroup_free(b->cg);
+	free(b->zeros);
 	free(b->keys);
 	free(b->counters.values);
 	free(b->rtt.values);

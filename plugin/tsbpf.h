@@ -10,6 +10,7 @@
 #include <linux/types.h>
 #include <stddef.h>
 
+#include "tscgroup.h"
 #include "tsconf.h"
 #include "tshist.h"
 #include "tsvalues.h"
@@ -37,10 +38,17 @@ const char *ts_bpf_choice(const struct ts_bpf *b);
 /*
  * Sums the per-CPU counters and RTT histograms of every counter index (see
  * ts_config_index_count) into totals and rtt (rtt may be NULL; it is only read when RTT
- * is on). Both arrays have ts_config_index_count() entries. Allocates nothing.
+ * is on). Both arrays have ts_config_index_count() entries. Allocates nothing, except
+ * that with Cgroup options it walks the cgroup tree first (tscgroup.c keeps its lists).
  */
 int ts_bpf_read(struct ts_bpf *b, struct ts_counters *totals, struct ts_hist *rtt,
 		char *err, size_t err_len);
+
+/*
+ * With Cgroup options: the cgroup slots the last ts_bpf_read dispatches (each read
+ * walks the cgroup tree first); NULL without them.
+ */
+const struct ts_cgview *ts_bpf_cgview(const struct ts_bpf *b);
 
 /* Fills h (struct ts_health in tsvalues.h) (and, in kprobe mode, removes stash entries of exited threads). */
 int ts_bpf_health(struct ts_bpf *b, struct ts_health *h);

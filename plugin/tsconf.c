@@ -42,7 +42,7 @@ struct parse_state {
 	int errors;
 	struct side remote, local;
 	bool seen_attach, seen_unmatched, seen_max, seen_btf, seen_rtt, seen_pct;
-	bool seen_conn, seen_retrans;
+	bool seen_conn, seen_retrans, seen_maxcg, seen_cgother;
 	bool seen_buckets, seen_width, seen_max_values;
 };
 
@@ -87,18 +87,24 @@ void ts_escape_controls(char *line, size_t len)
  * Every message is one log line: collectd accepts control bytes (even newlines) inside
  * quoted strings, and user text is echoed in messages, so those bytes are escaped.
  */
-static void report(struct parse_state *st, const char *fmt, ...)
+void ts_vreport(ts_msg_fn fn, void *ctx, const char *fmt, va_list ap)
 {
 	char line[512];
+
+	vsnprintf(line, sizeof(line), fmt, ap);
+	ts_escape_controls(line, sizeof(line));
+	if (fn)
+		fn(ctx, line);
+}
+
+static void report(struct parse_state *st, const char *fmt, ...)
+{
 	va_list ap;
 
 	va_start(ap, fmt);
-	vsnprintf(line, sizeof(line), fmt, ap);
-	va_end(ap);
-	ts_escape_controls(line, sizeof(line));
 	st->errors++;
-	if (st->err)
-		st->err(st->ctx, line);
+	ts_vreport(st->err, st->ctx, fmt, ap);
+	va_end(ap);
 }
 
 /* A number as written: whole numbers in full, fractions with all their digits. */
@@ -124,6 +130,8 @@ void ts_config_init(struct ts_config *c)
 	c->n_percentiles = 3;
 	c->connections = true;
 	c->retransmits = true;
+	c->max_cgroups = TS_DEFAULT_MAX_CGROUPS;
+	c->report_other_cgroup = true;
 	c->rtt_buckets = true;
 	c->rtt_bucket_width = 1;
 	c->max_values = TS_DEFAULT_MAX_VALUES;
@@ -136,6 +144,10 @@ void ts_config_free(struct ts_config *c)
 	free(c->lsubnets);
 	free(c->lprefixes);
 	free(c->btf_path);
+	for (size_t i = 0; i < c->n_cgpaths; i++)
+		free(c->cgpaths[i].path);
+	free(c->cgpaths);
+	free(c->cgroups);
 	ts_config_init(c);
 }
 
@@ -639,6 +651,185 @@ static void parse_ports(struct parse_state *st, const struct ts_citem *ci, uint6
 	}
 }
 
+int ts_cgroup_path_check(const char *path, char *why, size_t why_len)
+{
+	const char *p = path;
+	int depth = 0;
+
+	if (path[0] != '/') {
+		snprintf(why, why_len, "a Path starts with '/' and is relative to the cgroup2 "
+			 "root, e.g. \"/system.slice/nginx.service\"");
+		return -1;
+	}
+	if (strlen(path) > TS_CGROUP_PATH_MAX) {
+		snprintf(why, why_len, "the path is %zu characters long; use at most %d",
+			 strlen(path), TS_CGROUP_PATH_MAX);
+		return -1;
+	}
+	if (strcmp(path, "/") == 0)
+		return 0;
+	while (*p == '/') {
+		const char *start = ++p;
+		size_t n;
+
+		while (*p && *p != '/')
+			p++;
+		n = (size_t)(p - start);
+		if (n == 0) {
+			snprintf(why, why_len, "empty path component (\"//\" or a trailing '/'); "
+				 "write components separated by single '/'");
+			return -1;
+		}
+		if ((n == 1 && start[0] == '.') || (n == 2 && start[0] == '.' && start[1] == '.')) {
+			snprintf(why, why_len, "'.' and '..' are not allowed; write the path from the "
+				 "cgroup2 root down");
+			return -1;
+		}
+		for (size_t i = 0; i < n; i++)
+			if ((unsigned char)start[i] < 0x20 || start[i] == 0x7f) {
+				snprintf(why, why_len, "control byte 0x%02x in the path; cgroup names "
+					 "have none", (unsigned char)start[i]);
+				return -1;
+			}
+		depth++;
+	}
+	return depth;
+}
+
+static int add_cgpath(struct parse_state *st, const char *path, uint32_t cgroup, int depth)
+{
+	struct ts_config *c = st->c;
+	struct ts_cgpath *np = realloc(c->cgpaths, (c->n_cgpaths + 1) * sizeof(*np));
+
+	if (np == NULL)
+		return -1;
+	c->cgpaths = np;
+	np[c->n_cgpaths].path = strdup(path);
+	if (np[c->n_cgpaths].path == NULL)
+		return -1;
+	np[c->n_cgpaths].cgroup = cgroup;
+	np[c->n_cgpaths].depth = (unsigned)depth;
+	c->n_cgpaths++;
+	return 0;
+}
+
+static int add_cgroup(struct parse_state *st, const char *name, uint32_t *id)
+{
+	struct ts_config *c = st->c;
+	struct ts_subnet *nc = realloc(c->cgroups, (c->n_cgroups + 1) * sizeof(*nc));
+
+	if (nc == NULL)
+		return -1;
+	c->cgroups = nc;
+	snprintf(nc[c->n_cgroups].name, sizeof(nc[0].name), "%s", name);
+	*id = (uint32_t)++c->n_cgroups;
+	return 0;
+}
+
+/* <Cgroup "name"> Path ... </Cgroup>, or Cgroup "/path" named after its last component. */
+static void parse_cgroup(struct parse_state *st, const struct ts_citem *ci)
+{
+	const char *arg = one_string(ci), *last;
+	char why[256];
+	uint32_t id;
+	int depth, good = 0;
+
+	if (arg == NULL) {
+		report(st, "Cgroup needs one quoted string: <Cgroup \"name\"> with Path lines, or "
+		       "Cgroup \"/path/of/the/cgroup\"");
+		return;
+	}
+	if (ci->children_num == 0) {
+		if (arg[0] != '/') {
+			report(st, "Cgroup \"%.64s\" has no Path; put Path \"/...\" lines inside "
+			       "<Cgroup \"%.64s\"> ... </Cgroup> (the one-line form takes a path "
+			       "such as Cgroup \"/system.slice/sshd.service\")", arg, arg);
+			return;
+		}
+		if ((depth = ts_cgroup_path_check(arg, why, sizeof(why))) < 0) {
+			report(st, "Cgroup \"%.64s\": %s", arg, why);
+			return;
+		}
+		last = strrchr(arg, '/') + 1;
+		if (depth == 0 || strchr(last, '*') || ts_name_check(last, why, sizeof(why)) != 0) {
+			report(st, "Cgroup \"%.64s\": the one-line form names the cgroup after the "
+			       "path's last component, which %s; write <Cgroup \"name\"> Path "
+			       "\"%.64s\" </Cgroup>", arg, depth == 0 ? "\"/\" does not have" :
+			       strchr(last, '*') ? "is a pattern here" : "is not a valid name", arg);
+			return;
+		}
+		if (add_cgroup(st, last, &id) != 0 || add_cgpath(st, arg, id, depth) != 0)
+			report(st, "out of memory while reading Cgroup \"%s\"", arg);
+		return;
+	}
+	if (arg[0] == '\0' || ts_name_check(arg, why, sizeof(why)) != 0) {
+		report(st, "Cgroup \"%.64s\": %s", arg, arg[0] ? why : "the name is empty; give "
+		       "the cgroup a name such as \"web\"");
+		return;
+	}
+	if (add_cgroup(st, arg, &id) != 0) {
+		report(st, "out of memory while reading Cgroup \"%s\"", arg);
+		return;
+	}
+	for (int i = 0; i < ci->children_num; i++) {
+		const struct ts_citem *child = &ci->children[i];
+		const char *path = one_string(child);
+
+		if (strcasecmp(child->key, "Path") != 0) {
+			report(st, "unknown option \"%.64s\" in <Cgroup \"%s\">; only Path "
+			       "\"/...\" lines belong there", child->key, arg);
+			good = -1;
+			continue;
+		}
+		if (path == NULL) {
+			report(st, "Path in Cgroup \"%s\" needs one quoted string such as Path "
+			       "\"/system.slice/nginx.service\"", arg);
+			good = -1;
+			continue;
+		}
+		if ((depth = ts_cgroup_path_check(path, why, sizeof(why))) < 0) {
+			report(st, "Path \"%.64s\" in Cgroup \"%s\": %s", path, arg, why);
+			good = -1;
+			continue;
+		}
+		if (add_cgpath(st, path, id, depth) != 0) {
+			report(st, "out of memory while reading Cgroup \"%s\"", arg);
+			return;
+		}
+		if (good >= 0)
+			good++;
+	}
+	if (good == 0)
+		report(st, "Cgroup \"%s\" has no Path; add at least one Path \"/...\" line to "
+		       "the block, or remove it", arg);
+}
+
+/* CgroupEach "/pattern": every matching cgroup is an instance of its own. */
+static void parse_cgroup_each(struct parse_state *st, const struct ts_citem *ci)
+{
+	const char *path = one_string(ci);
+	char why[256];
+	int depth;
+
+	if (path == NULL) {
+		report(st, "CgroupEach needs one quoted path pattern such as CgroupEach "
+		       "\"/system.slice/*.service\"");
+		return;
+	}
+	if ((depth = ts_cgroup_path_check(path, why, sizeof(why))) < 0) {
+		report(st, "CgroupEach \"%.64s\": %s", path, why);
+		return;
+	}
+	if (depth == 0) {
+		report(st, "CgroupEach \"/\" would make the root one instance; use Cgroup for "
+		       "it, or a pattern such as CgroupEach \"/system.slice/*.service\"");
+		return;
+	}
+	if (add_cgpath(st, path, 0, depth) != 0)
+		report(st, "out of memory while reading CgroupEach \"%s\"", path);
+	st->c->cgroup_each = true;
+}
+
 /* ---- cardinality: RTTBuckets, RTTBucketWidth, MaxValues ---- */
 
 /* A whole number lo..hi as the only value of ci; reports and returns -1 otherwise. */
@@ -705,9 +896,14 @@ size_t ts_config_values_per_instance(const struct ts_config *c)
 
 size_t ts_config_instance_count(const struct ts_config *c)
 {
-	size_t n = ts_config_index_count(c);
+	size_t per = ts_config_subnet_index_count(c), slots = ts_config_cgroup_slots(c);
 
-	return c->report_unmatched ? n : n - (c->n_lsubnets + 1);
+	if (!c->report_unmatched)
+		per -= c->n_lsubnets + 1;
+	/* CgroupEach slots count in full: the most a cycle can dispatch. */
+	if (ts_config_has_cgroups(c) && !c->report_other_cgroup)
+		slots--;
+	return slots * per;
 }
 
 size_t ts_config_values_per_cycle(const struct ts_config *c)
@@ -740,6 +936,7 @@ static void check_values(struct parse_state *st)
 	report(st, "MaxValues %zu is exceeded: %zu %s x %zu values + %d health values = %zu "
 	       "values per read cycle; raise MaxValues to %zu%s%s%s or configure fewer subnets",
 	       c->max_values, ts_config_instance_count(c),
+	       ts_config_has_cgroups(c) ? "cgroup x subnet instances" :
 	       c->n_lsubnets ? "subnet pairs" : "subnets", per, TS_HEALTH_VALUES, total, total,
 	       o ? ", send fewer values per subnet (" : "", alt, o ? ")" : "");
 }
@@ -750,7 +947,7 @@ static void parse_option(struct parse_state *st, const struct ts_citem *ci)
 	const char *s;
 
 	if (ci->children_num > 0 && strcasecmp(ci->key, "Subnet") != 0 &&
-	    strcasecmp(ci->key, "LocalSubnet") != 0) {
+	    strcasecmp(ci->key, "LocalSubnet") != 0 && strcasecmp(ci->key, "Cgroup") != 0) {
 		report(st, "%.64s is not a block; write it as one line such as %.64s \"value\"",
 		       ci->key, ci->key);
 		return;
@@ -759,6 +956,20 @@ static void parse_option(struct parse_state *st, const struct ts_citem *ci)
 		parse_subnet(st, &st->remote, ci);
 	} else if (strcasecmp(ci->key, "LocalSubnet") == 0) {
 		parse_subnet(st, &st->local, ci);
+	} else if (strcasecmp(ci->key, "Cgroup") == 0) {
+		parse_cgroup(st, ci);
+	} else if (strcasecmp(ci->key, "CgroupEach") == 0) {
+		parse_cgroup_each(st, ci);
+	} else if (strcasecmp(ci->key, "ReportUnmatchedCgroup") == 0) {
+		if (once(st, &st->seen_cgother, "ReportUnmatchedCgroup") &&
+		    get_bool(ci, &c->report_other_cgroup) != 0)
+			report(st, "ReportUnmatchedCgroup expects true or false");
+	} else if (strcasecmp(ci->key, "MaxCgroups") == 0) {
+		double v;
+
+		if (once(st, &st->seen_maxcg, "MaxCgroups") &&
+		    whole_number(st, ci, 1, TS_LIMIT_MAX_CGROUPS, "64", &v) == 0)
+			c->max_cgroups = (size_t)v;
 	} else if (strcasecmp(ci->key, "RTT") == 0) {
 		if (once(st, &st->seen_rtt, "RTT") && get_bool(ci, &c->rtt) != 0)
 			report(st, "RTT expects true or false");
@@ -827,7 +1038,8 @@ static void parse_option(struct parse_state *st, const struct ts_citem *ci)
 		report(st, "unknown option \"%.64s\" in <Plugin tcpsubnet>; valid options are "
 		       "Subnet, LocalSubnet, ReportUnmatched, AttachMode, MaxPrefixes, KernelBTF, "
 		       "RTT, RTTPercentile, RTTBuckets, RTTBucketWidth, Connections, Retransmits, "
-		       "LocalPort, RemotePort and MaxValues", ci->key);
+		       "LocalPort, RemotePort, MaxValues, Cgroup, CgroupEach, MaxCgroups and "
+		       "ReportUnmatchedCgroup", ci->key);
 	}
 }
 
@@ -1061,6 +1273,85 @@ out:
 	free(rw);
 }
 
+static int cmp_cgpath(const void *a, const void *b)
+{
+	const struct ts_cgpath *pa = *(const struct ts_cgpath *const *)a;
+	const struct ts_cgpath *pb = *(const struct ts_cgpath *const *)b;
+	int r = strcmp(pa->path, pb->path);
+
+	return r ? r : (pa > pb) - (pa < pb);
+}
+
+static const char *cgroup_label(const struct ts_config *c, const struct ts_cgpath *p,
+				char *buf, size_t len)
+{
+	if (p->cgroup == 0)
+		snprintf(buf, len, "CgroupEach");
+	else
+		snprintf(buf, len, "Cgroup \"%s\"", c->cgroups[p->cgroup - 1].name);
+	return buf;
+}
+
+static size_t instance_len(const struct ts_config *c, char *buf, size_t len);
+
+/*
+ * Cgroup names and paths: unique, one series each once written, and short enough that
+ * "<cgroup>~<subnet instance>" fits collectd's plugin_instance. '~' is in no name, so
+ * the joined form is never ambiguous.
+ */
+static void check_cgroups(struct parse_state *st)
+{
+	struct ts_config *c = st->c;
+	const struct ts_cgpath **order;
+	const char *cgn;
+	size_t sl, cl;
+	char a[96], b[96], sub[2 * TS_NAME_MAX + 8];
+
+	if (c->n_cgpaths == 0) {
+		if (st->seen_maxcg)
+			report(st, "MaxCgroups bounds the instances of CgroupEach; add a CgroupEach "
+			       "line or remove MaxCgroups");
+		return;
+	}
+	if (st->seen_maxcg && !c->cgroup_each)
+		report(st, "MaxCgroups bounds the instances of CgroupEach, and there is none; add "
+		       "a CgroupEach line or remove MaxCgroups");
+	for (size_t i = 0; i < c->n_cgroups; i++)
+		for (size_t j = 0; j < i; j++)
+			if (strcmp(c->cgroups[i].name, c->cgroups[j].name) == 0) {
+				report(st, "Cgroup \"%s\" is configured more than once; cgroup names "
+				       "must be unique: rename one or merge their Path lines",
+				       c->cgroups[i].name);
+				break;
+			}
+	check_written_names(st, "Cgroup", c->cgroups, c->n_cgroups);
+	order = malloc(c->n_cgpaths * sizeof(*order));
+	if (order == NULL) {
+		report(st, "out of memory while checking the configuration");
+		return;
+	}
+	for (size_t i = 0; i < c->n_cgpaths; i++)
+		order[i] = &c->cgpaths[i];
+	qsort(order, c->n_cgpaths, sizeof(*order), cmp_cgpath);
+	for (size_t i = 1; i < c->n_cgpaths; i++)
+		if (strcmp(order[i]->path, order[i - 1]->path) == 0)
+			report(st, "Path \"%.64s\" is configured twice (%s and %s); a cgroup path "
+			       "can belong to one cgroup only: remove one", order[i]->path,
+			       cgroup_label(c, order[i - 1], a, sizeof(a)),
+			       cgroup_label(c, order[i], b, sizeof(b)));
+	free(order);
+	sl = instance_len(c, sub, sizeof(sub));
+	cl = longest_name(c->cgroups, c->n_cgroups, &cgn);
+	if (c->cgroup_each) {
+		cl = TS_NAME_MAX;
+		cgn = "<CgroupEach instance of 63 characters>";
+	}
+	if (cl + 1 + sl > TS_INSTANCE_MAX)
+		report(st, "instance \"%s%c%s\" would be %zu characters, collectd allows %d; "
+		       "shorten the Cgroup or Subnet names", cgn, TS_CGROUP_SEP, sub, cl + 1 + sl,
+		       TS_INSTANCE_MAX);
+}
+
 /*
  * Counter slots live per CPU in the kernel and again in collectd, whatever the
  * configuration: bound them always, and say what they would cost.
@@ -1075,11 +1366,13 @@ static void check_slots(struct parse_state *st)
 
 	if (slots <= TS_LIMIT_INDEXES && mib <= TS_LIMIT_SLOT_MIB)
 		return;
-	report(st, "%zu counter slots (%s%zu subnets + other) exceed the limit of %d slots and "
-	       "%d MiB: they would take %.0f MiB in the kernel (%zu bytes x %ld CPUs each) and "
-	       "as much in collectd; group prefixes into fewer Subnet blocks%s", slots,
-	       c->n_lsubnets ? "LocalSubnet pairs of " : "", c->n_subnets, TS_LIMIT_INDEXES,
+	report(st, "%zu counter slots (%s%zu subnets + other%s) exceed the limit of %d slots "
+	       "and %d MiB: they would take %.0f MiB in the kernel (%zu bytes x %ld CPUs each) "
+	       "and as much in collectd; group prefixes into fewer Subnet blocks%s%s", slots,
+	       c->n_lsubnets ? "LocalSubnet pairs of " : "", c->n_subnets,
+	       ts_config_has_cgroups(c) ? ", times cgroups + other" : "", TS_LIMIT_INDEXES,
 	       TS_LIMIT_SLOT_MIB, mib, per, ncpu > 0 ? ncpu : 1L,
+	       ts_config_has_cgroups(c) ? ", lower MaxCgroups" : "",
 	       c->rtt ? " or set RTT false" : "");
 }
 
@@ -1112,6 +1405,7 @@ int ts_config_parse(struct ts_config *c, const struct ts_citem *block, ts_msg_fn
 		check_written_names(&st, "Subnet", c->subnets, c->n_subnets);
 		check_written_names(&st, "LocalSubnet", c->lsubnets, c->n_lsubnets);
 		check_pairs(&st);
+		check_cgroups(&st);
 		check_slots(&st);
 	}
 	if (st.errors == 0)
@@ -1165,9 +1459,41 @@ const char *ts_config_local_instance(const struct ts_config *c, uint32_t id)
 	return c->lsubnets[id - 1].name;
 }
 
-size_t ts_config_index_count(const struct ts_config *c)
+size_t ts_config_subnet_index_count(const struct ts_config *c)
 {
 	return (c->n_lsubnets + 1) * (c->n_subnets + 1);
+}
+
+bool ts_config_has_cgroups(const struct ts_config *c)
+{
+	return c->n_cgpaths > 0;
+}
+
+size_t ts_config_cgroup_slots(const struct ts_config *c)
+{
+	if (!ts_config_has_cgroups(c))
+		return 1;
+	return 1 + c->n_cgroups + (c->cgroup_each ? c->max_cgroups : 0);
+}
+
+size_t ts_config_index_count(const struct ts_config *c)
+{
+	return ts_config_cgroup_slots(c) * ts_config_subnet_index_count(c);
+}
+
+/* The longest subnet instance ("name" or "<local>-to-<remote>"). */
+static size_t instance_len(const struct ts_config *c, char *buf, size_t len)
+{
+	const char *ln, *rn;
+	size_t rl = longest_name(c->subnets, c->n_subnets, &rn), ll;
+
+	if (c->n_lsubnets == 0) {
+		snprintf(buf, len, "%s", rn);
+		return rl;
+	}
+	ll = longest_name(c->lsubnets, c->n_lsubnets, &ln);
+	snprintf(buf, len, "%s-to-%s", ln, rn);
+	return ll + 4 + rl;
 }
 
 bool ts_config_index_name(const struct ts_config *c, size_t index, char *buf, size_t len)

@@ -7,6 +7,7 @@
 #ifndef TSCONF_H
 #define TSCONF_H
 
+#include <stdarg.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -76,6 +77,22 @@ struct ts_subnet {
 	char name[TS_NAME_MAX + 1];
 };
 
+/*
+ * Cgroups (Cgroup, CgroupEach): cgroup slot 0 is "other", slot i in 1..n_cgroups is
+ * the block cgroups[i - 1], the max_cgroups slots after them hold the cgroups that
+ * CgroupEach patterns find, one each, assigned at run time (plugin/tscgroup.c).
+ */
+#define TS_CGROUP_SEP '~' /* "<cgroup>~<subnet instance>": in no name, kept by writers */
+#define TS_DEFAULT_MAX_CGROUPS 64
+#define TS_LIMIT_MAX_CGROUPS 4096
+#define TS_CGROUP_PATH_MAX 1024
+
+struct ts_cgpath {
+	char *path;	 /* relative to the cgroup2 root, "/a/b", '*' globs in one component */
+	uint32_t cgroup; /* 1..n_cgroups, or 0: a CgroupEach pattern */
+	unsigned depth;	 /* components; the deepest matching path wins */
+};
+
 struct ts_config {
 	/* Remote subnets (Subnet): subnet id i is subnets[i - 1], 0 is "other". */
 	struct ts_subnet *subnets;
@@ -100,6 +117,14 @@ struct ts_config {
 	bool connections;
 	bool retransmits;
 
+	/* Cgroup blocks and CgroupEach patterns, in configuration order. */
+	struct ts_subnet *cgroups;
+	size_t n_cgroups;
+	struct ts_cgpath *cgpaths;
+	size_t n_cgpaths;
+	bool cgroup_each;	    /* some CgroupEach: max_cgroups slots are reserved */
+	size_t max_cgroups;	    /* MaxCgroups */
+	bool report_other_cgroup;   /* ReportUnmatchedCgroup */
 	/* Cardinality: bucket values on/off, log2 slots per bucket, values per cycle. */
 	bool rtt_buckets;
 	unsigned rtt_bucket_width;
@@ -166,6 +191,22 @@ size_t ts_config_index_count(const struct ts_config *c);
 bool ts_config_index_name(const struct ts_config *c, size_t index, char *buf, size_t len);
 
 /*
+ * With Cgroup options: index = cgroup slot x ts_config_subnet_index_count() + the
+ * subnet index above, over ts_config_cgroup_slots() cgroup slots (1 without them), so
+ * ts_config_index_count() = cgroup slots x subnet slots. ts_config_index_name takes a
+ * subnet index (below ts_config_subnet_index_count()).
+ */
+bool ts_config_has_cgroups(const struct ts_config *c);
+size_t ts_config_cgroup_slots(const struct ts_config *c);
+size_t ts_config_subnet_index_count(const struct ts_config *c);
+
+/*
+ * Checks a cgroup Path; returns its number of components (0 for "/"), or -1 with the
+ * reason and fix in why.
+ */
+int ts_cgroup_path_check(const char *path, char *why, size_t why_len);
+
+/*
  * Values dispatched per reported instance and per read cycle (an if_octets value list
  * counts once; the cycle adds the TS_HEALTH_VALUES), at most: RTT averages and
  * percentiles are counted although an interval without samples leaves them out.
@@ -179,6 +220,10 @@ unsigned ts_config_bucket_values(const struct ts_config *c);
 
 /* Whether a port passes the LocalPort / RemotePort filters. */
 bool ts_config_port_passes(const struct ts_config *c, bool local, unsigned port);
+
+/* Formats one message line (control bytes escaped) and hands it to fn (if any). */
+void ts_vreport(ts_msg_fn fn, void *ctx, const char *fmt, va_list ap)
+	__attribute__((format(printf, 3, 0)));
 
 /* Rewrites control bytes of a log line as \n, \t, \xNN so it stays one line. */
 void ts_escape_controls(char *line, size_t len);

@@ -2,6 +2,8 @@
 #include "tsvalues.h"
 
 #include <math.h>
+#include <stdio.h>
+#include <string.h>
 
 static void emit_derive(ts_value_fn fn, void *ctx, const char *inst, const char *type,
 			const char *type_inst, uint64_t v)
@@ -62,8 +64,16 @@ void ts_values_emit(const struct ts_config *c, const struct ts_counters *totals,
 		    const struct ts_hist *rtt_now, struct ts_hist *rtt_prev, double elapsed,
 		    ts_value_fn fn, void *ctx)
 {
-	size_t n = ts_config_index_count(c);
-	char buf[TS_INSTANCE_MAX + 1];
+	ts_values_emit_cg(c, NULL, totals, rtt_now, rtt_prev, elapsed, fn, ctx);
+}
+
+void ts_values_emit_cg(const struct ts_config *c, const struct ts_cgview *cg,
+		       const struct ts_counters *totals, const struct ts_hist *rtt_now,
+		       struct ts_hist *rtt_prev, double elapsed, ts_value_fn fn, void *ctx)
+{
+	size_t n = ts_config_subnet_index_count(c), slots = cg ? cg->n_slots : 1;
+	/* Config checks keep instances within TS_INSTANCE_MAX; the buffer fits any join. */
+	char buf[2 * TS_INSTANCE_MAX + 2], sub[TS_INSTANCE_MAX + 1];
 	struct rtt_names names;
 	bool rtt = c->rtt && rtt_now && rtt_prev;
 
@@ -81,16 +91,27 @@ void ts_values_emit(const struct ts_config *c, const struct ts_counters *totals,
 			ts_hist_percentile_name(c->percentiles[i], names.percentile[i],
 						sizeof(names.percentile[i]));
 	}
-	for (size_t i = 0; i < n; i++) {
-		const struct ts_counters *t = &totals[i];
-		const char *inst = buf;
+	for (size_t k = 0; k < slots * n; k++) {
+		size_t i = k % n;
+		const struct ts_counters *t = &totals[k];
+		const char *inst = buf, *cgname = cg ? cg->name[k / n] : NULL;
 		struct ts_value bytes = { .type = "if_octets", .type_instance = "", .n = 2,
 					  .derive = true, .d = { t->rx_bytes, t->tx_bytes } };
 
-		if (c->n_lsubnets == 0 && (i > 0 || c->report_unmatched))
-			inst = ts_config_instance(c, (uint32_t)i); /* no pairs: the name itself */
-		else if (!ts_config_index_name(c, i, buf, sizeof(buf)))
+		if (cg && cgname == NULL)
 			continue;
+		if (cg && cg->fresh[k / n] && rtt)
+			memset(&rtt_prev[k], 0, sizeof(rtt_prev[k]));
+		if (cg) {
+			if (!ts_config_index_name(c, i, sub, sizeof(sub)))
+				continue;
+			/* "<cgroup>~<subnet instance>": '~' is in no name (docs/DESIGN.md). */
+			snprintf(buf, sizeof(buf), "%s%c%s", cgname, TS_CGROUP_SEP, sub);
+		} else if (c->n_lsubnets == 0 && (i > 0 || c->report_unmatched)) {
+			inst = ts_config_instance(c, (uint32_t)i); /* no pairs: the name itself */
+		} else if (!ts_config_index_name(c, i, buf, sizeof(buf))) {
+			continue;
+		}
 		bytes.plugin_instance = inst;
 		fn(ctx, &bytes);
 		if (c->connections) {
@@ -104,7 +125,7 @@ void ts_values_emit(const struct ts_config *c, const struct ts_counters *totals,
 			emit_derive(fn, ctx, inst, "derive", "retransmit-segments",
 				    t->retrans_segs);
 		if (rtt)
-			emit_rtt(c, &names, inst, &rtt_now[i], &rtt_prev[i], elapsed, fn, ctx);
+			emit_rtt(c, &names, inst, &rtt_now[k], &rtt_prev[k], elapsed, fn, ctx);
 	}
 }
 

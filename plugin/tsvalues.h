@@ -12,6 +12,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "tscgroup.h"
 #include "tsconf.h"
 #include "tshist.h"
 #include "../bpf/tcpsubnet.h"
@@ -36,6 +37,15 @@ typedef void (*ts_value_fn)(void *ctx, const struct ts_value *v);
 void ts_values_emit(const struct ts_config *c, const struct ts_counters *totals,
 		    const struct ts_hist *rtt_now, struct ts_hist *rtt_prev, double elapsed,
 		    ts_value_fn fn, void *ctx);
+
+/*
+ * The same with Cgroup options: cg names the cgroup slots to dispatch (NULL: no
+ * cgroups, as ts_values_emit); every value of slot s gets the plugin_instance
+ * "<cgroup>~<subnet instance>", and a fresh slot's RTT baseline starts from zero.
+ */
+void ts_values_emit_cg(const struct ts_config *c, const struct ts_cgview *cg,
+		       const struct ts_counters *totals, const struct ts_hist *rtt_now,
+		       struct ts_hist *rtt_prev, double elapsed, ts_value_fn fn, void *ctx);
 
 /*
  * What the figures are missing, cumulative since start (docs/DESIGN.md, "What is exact

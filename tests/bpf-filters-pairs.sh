@@ -11,29 +11,6 @@ ns=tsfilt$$
 ts_netns "$ns" 198.18.160.1 198.18.161.1 198.18.170.1 198.18.170.2 198.18.171.1 \
 	198.18.171.2 198.18.172.1
 
-expect() {
-	local inst=$1 what=$2 want=$3 got
-	got=$(awk -v i="$inst" -v t="$what" '$1 == i && $2 == t { $1 = ""; $2 = ""; print substr($0, 3) }' \
-		"$TS_TMP/got")
-	[ "$got" = "$want" ] && ts_pass "$label: $inst $what = $got" ||
-		ts_fail "$label: $inst $what: want '$want', got '$got'"
-}
-
-# run CONF FLOWS: flows are ts-traffic argument lines; their output goes to moved.
-run() {
-	printf '#!/bin/sh\nset -e\n' >"$TS_TMP/run"
-	while read -r args; do
-		echo "ip netns exec $ns \"$TS_TRAFFIC\" $args" >>"$TS_TMP/run"
-	done <"$2"
-	chmod +x "$TS_TMP/run"
-	"$TS_PROBE" "$1" -- "$TS_TMP/run" >"$TS_TMP/out" 2>"$TS_TMP/err" ||
-		{ ts_fail "$label: ts-probe: $(cat "$TS_TMP/err")"; return 1; }
-	grep "^c2s=" "$TS_TMP/out" >"$TS_TMP/moved"
-	grep -v "^c2s=" "$TS_TMP/out" >"$TS_TMP/got"
-}
-moved() { sed -n "${1}p" "$TS_TMP/moved"; }
-sum() { echo "$@" | awk '{ s = 0; for (i = 1; i <= NF; i++) s += $i; print s }'; }
-
 # ---- LocalPort: only the server sockets (local port 8080 / 9443) count ----
 label=LocalPort
 cat >"$TS_TMP/conf" <<'CONF'
@@ -50,16 +27,16 @@ cat >"$TS_TMP/flows" <<'FLOWS'
 --listen dual --port 9443 --connect 198.18.160.1 --bind 198.18.161.1 --bytes 200003 --reply-bytes 50021
 --listen 198.18.160.1 --port 9000 --connect 198.18.160.1 --bind 198.18.161.1 --bytes 400009 --reply-bytes 90001
 FLOWS
-if run "$TS_TMP/conf" "$TS_TMP/flows"; then
-	c2s=$(sum "$(ts_field "$(moved 1)" c2s)" "$(ts_field "$(moved 2)" c2s)")
-	s2c=$(sum "$(ts_field "$(moved 1)" s2c)" "$(ts_field "$(moved 2)" s2c)")
-	expect cli if_octets "$c2s $s2c"
-	expect cli connections-opened-passive 2
-	expect cli connections-closed 2
-	expect svc if_octets "0 0"
-	expect svc connections-opened-active 0
-	expect svc derive-rtt-samples 0
-	expect other if_octets "0 0"
+if ts_probe_run "$TS_TMP/conf" "$TS_TMP/flows" ip netns exec "$ns"; then
+	c2s=$(ts_add "$(ts_field "$(ts_moved 1)" c2s)" "$(ts_field "$(ts_moved 2)" c2s)")
+	s2c=$(ts_add "$(ts_field "$(ts_moved 1)" s2c)" "$(ts_field "$(ts_moved 2)" s2c)")
+	ts_expect cli if_octets "$c2s $s2c"
+	ts_expect cli connections-opened-passive 2
+	ts_expect cli connections-closed 2
+	ts_expect svc if_octets "0 0"
+	ts_expect svc connections-opened-active 0
+	ts_expect svc derive-rtt-samples 0
+	ts_expect other if_octets "0 0"
 fi
 
 # ---- RemotePort: only the client sockets (remote port 8080) count ----
@@ -69,13 +46,13 @@ cat >"$TS_TMP/flows" <<'FLOWS'
 --listen 198.18.160.1 --port 8080 --connect 198.18.160.1 --bind 198.18.161.1 --bytes 300007 --reply-bytes 100003
 --listen 198.18.160.1 --port 8081 --connect 198.18.160.1 --bind 198.18.161.1 --bytes 200003 --reply-bytes 50021
 FLOWS
-if run "$TS_TMP/conf.r" "$TS_TMP/flows"; then
-	expect svc if_octets "$(ts_field "$(moved 1)" s2c) $(ts_field "$(moved 1)" c2s)"
-	expect svc connections-opened-active 1
-	expect svc connections-closed 1
-	expect cli if_octets "0 0"
-	expect cli connections-opened-passive 0
-	expect other if_octets "0 0"
+if ts_probe_run "$TS_TMP/conf.r" "$TS_TMP/flows" ip netns exec "$ns"; then
+	ts_expect svc if_octets "$(ts_field "$(ts_moved 1)" s2c) $(ts_field "$(ts_moved 1)" c2s)"
+	ts_expect svc connections-opened-active 1
+	ts_expect svc connections-closed 1
+	ts_expect cli if_octets "0 0"
+	ts_expect cli connections-opened-passive 0
+	ts_expect other if_octets "0 0"
 fi
 
 # ---- LocalSubnet pairs ----
@@ -101,21 +78,21 @@ FLOWS
 ts_memo_pad "$TS_TMP/conf.p" "$TS_TMP/conf.p.memo"
 for conf in conf.p conf.p.memo; do
 	[ "$conf" = conf.p.memo ] && label="pairs, memo"
-	if run "$TS_TMP/$conf" "$TS_TMP/flows"; then
-		c1=$(ts_field "$(moved 1)" c2s) s1=$(ts_field "$(moved 1)" s2c)
-		c2=$(ts_field "$(moved 2)" c2s) s2=$(ts_field "$(moved 2)" s2c)
-		c3=$(ts_field "$(moved 3)" c2s) s3=$(ts_field "$(moved 3)" s2c)
+	if ts_probe_run "$TS_TMP/$conf" "$TS_TMP/flows" ip netns exec "$ns"; then
+		c1=$(ts_field "$(ts_moved 1)" c2s) s1=$(ts_field "$(ts_moved 1)" s2c)
+		c2=$(ts_field "$(ts_moved 2)" c2s) s2=$(ts_field "$(ts_moved 2)" s2c)
+		c3=$(ts_field "$(ts_moved 3)" c2s) s3=$(ts_field "$(ts_moved 3)" s2c)
 		# flow 1: client la -> server rb; flow 3 (dual-stack server in la, client in
 		# 198.18.171.0/24): the server socket is la-to-rb, the client socket the reverse.
-		expect la-to-rb if_octets "$(sum "$s1" "$c3") $(sum "$c1" "$s3")"
-		expect 198.18.171.0/24-to-ra if_octets "$(sum "$c1" "$s3") $(sum "$s1" "$c3")"
-		expect other-to-rb if_octets "$s2 $c2"
-		expect 198.18.171.0/24-to-other if_octets "$c2 $s2"
-		expect la-to-rb connections-opened-active 1
-		expect la-to-rb connections-opened-passive 1
-		expect la-to-ra if_octets "0 0"
-		expect la-to-other if_octets "0 0"
-		expect 198.18.171.0/24-to-rb if_octets "0 0"
+		ts_expect la-to-rb if_octets "$(ts_add "$s1" "$c3") $(ts_add "$c1" "$s3")"
+		ts_expect 198.18.171.0/24-to-ra if_octets "$(ts_add "$c1" "$s3") $(ts_add "$s1" "$c3")"
+		ts_expect other-to-rb if_octets "$s2 $c2"
+		ts_expect 198.18.171.0/24-to-other if_octets "$c2 $s2"
+		ts_expect la-to-rb connections-opened-active 1
+		ts_expect la-to-rb connections-opened-passive 1
+		ts_expect la-to-ra if_octets "0 0"
+		ts_expect la-to-other if_octets "0 0"
+		ts_expect 198.18.171.0/24-to-rb if_octets "0 0"
 		grep -q "^dc-east \|^ra \|^rb " "$TS_TMP/got" && ts_fail "$label: plain subnet instances reported"
 		# "-": the health values' empty instance, not a pair.
 		n=$(awk '$1 != "-" { print $1 }' "$TS_TMP/got" | sort -u | wc -l)

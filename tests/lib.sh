@@ -39,6 +39,7 @@ ts_cleanup() {
 		ip netns del "$ns" 2>/dev/null
 	done
 	[ -n "$TS_TMP" ] && rm -rf "$TS_TMP"
+	[ -n "${TS_CGDIR:-}" ] && ts_cgroup_remove "$TS_CGDIR"
 	return 0
 }
 trap ts_cleanup EXIT
@@ -132,7 +133,7 @@ ts_check_exact() {
 # ts_check_lost WHAT: the plugin says it missed nothing: lost-events (and stash-full)
 # are present and 0 in ts-probe's output ($TS_TMP/got).
 ts_check_lost() {
-	local got
+	local what=$1 got
 	got=$(awk '$1 == "-" && ($2 == "derive-lost-events" || $2 == "derive-stash-full") {
 		printf "%s=%s ", $2, $3 }' "$TS_TMP/got")
 	case $got in
@@ -233,6 +234,19 @@ ts_csv_last() {
 	cat "$1"/csv/tstest/tcpsubnet-"$inst"/if_octets-* 2>/dev/null | tail -n 1 | tr , ' '
 }
 
+# ts_csv_wait_cycle DIR INSTANCE: waits until INSTANCE's CSV has a reading from a read
+# cycle that started after now, then 1.2 s more (the cycle's other values, a flush).
+ts_csv_wait_cycle() {
+	local at i last
+	at=$(date +%s)
+	for i in $(seq 1 100); do
+		last=$(ts_csv_last "$1" "$2" | cut -d' ' -f1 | cut -d. -f1)
+		[ -n "$last" ] && [ "$last" -gt "$at" ] && break
+		sleep 0.1
+	done
+	sleep 1.2
+}
+
 # ts_delay_link NAME NS_A ADDR4_A ADDR6_A NS_B ADDR4_B ADDR6_B DELAY_MS [ts-delay opts]:
 # two namespaces joined by tests/ts-delay (a tun relay holding each packet DELAY_MS),
 # so TCP between ADDR_A and ADDR_B sees an RTT of about 2 x DELAY_MS. The relay is
@@ -290,4 +304,57 @@ ts_memo_pad() {
 		for i in $(seq 0 39); do echo "  Prefix \"100.64.$i.0/24\""; done
 		echo '</Subnet>'
 	} >"$2"
+}
+
+# ts_probe_run CONF FLOWS [LAUNCHER...]: ts-probe with CONF around one run of every flow
+# of FLOWS (ts-traffic argument lines), each as `LAUNCHER ts-traffic ARGS`; the traffic
+# lines go to $TS_TMP/moved (ts_moved N), the values to $TS_TMP/got. Failures name $label.
+ts_probe_run() {
+	local conf=$1 flows=$2 args w pre=""
+	shift 2
+	for w in "$@"; do pre="$pre \"$w\""; done
+	printf '#!/bin/sh\nset -e\n' >"$TS_TMP/run"
+	while read -r args; do
+		echo "$pre \"$TS_TRAFFIC\" $args" >>"$TS_TMP/run"
+	done <"$flows"
+	chmod +x "$TS_TMP/run"
+	"$TS_PROBE" "$conf" -- "$TS_TMP/run" >"$TS_TMP/out" 2>"$TS_TMP/err" ||
+		{ ts_fail "$label: ts-probe: $(cat "$TS_TMP/err")"; return 1; }
+	grep "^c2s=" "$TS_TMP/out" >"$TS_TMP/moved"
+	grep -v "^c2s=" "$TS_TMP/out" >"$TS_TMP/got"
+}
+ts_moved() { sed -n "${1}p" "$TS_TMP/moved"; }
+ts_add() { echo "$@" | awk '{ s = 0; for (i = 1; i <= NF; i++) s += $i; print s }'; }
+
+# ts_expect INSTANCE TYPE WANT: the value(s) of INSTANCE TYPE in $TS_TMP/got are WANT.
+ts_expect() {
+	local inst=$1 what=$2 want=$3 got
+	got=$(awk -v i="$inst" -v t="$what" '$1 == i && $2 == t { $1 = ""; $2 = ""; print substr($0, 3) }' \
+		"$TS_TMP/got")
+	[ "$got" = "$want" ] && ts_pass "$label: $inst $what = $got" ||
+		ts_fail "$label: $inst $what: want '$want', got '$got'"
+}
+
+# ---- real cgroups (cgroup v2) ----
+
+# ts_cgroup_tree NAME: creates <cgroup2 root>/tcpsubnet-test-NAME (removed at exit) and
+# sets TS_CGROOT (the cgroup2 mount, from mountinfo like the plugin) and TS_CGDIR.
+# Writing a PID into DIR/cgroup.procs moves a process; `ip netns exec` hides cgroupfs,
+# so test processes enter namespaces with ts-traffic --server-netns/--client-netns.
+ts_cgroup_tree() {
+	TS_CGROOT=$(awk '{ for (i = 1; i < NF; i++) if ($i == "-") { if ($(i + 1) == "cgroup2") { print $5; exit } break } }' \
+		/proc/self/mountinfo)
+	[ -n "$TS_CGROOT" ] || ts_skip "no cgroup2 filesystem in /proc/self/mountinfo"
+	TS_CGDIR=$TS_CGROOT/tcpsubnet-test-$1
+	mkdir "$TS_CGDIR" || ts_skip "cannot create cgroup $TS_CGDIR"
+}
+
+# ts_cgroup_remove DIR: ends the processes left in DIR and below, removes the cgroups.
+ts_cgroup_remove() {
+	[ -d "$1" ] || return 0
+	find "$1" -name cgroup.procs -exec cat {} + 2>/dev/null | xargs -r kill 2>/dev/null
+	sleep 0.2
+	find "$1" -depth -type d -exec rmdir {} + 2>/dev/null
+	[ -d "$1" ] && sleep 1 && find "$1" -depth -type d -exec rmdir {} + 2>/dev/null
+	return 0
 }

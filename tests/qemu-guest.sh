@@ -573,6 +573,44 @@ started() {
 	return 1
 }
 
+# cgroups: the plugin's own loader (ts-probe) in this mode with two Cgroup blocks: a
+# client in a child cgroup of one block, the server in the other; both sockets' bytes
+# land in their own block exactly. The guest mounts cgroup2 itself.
+check_family_cgroups() {
+	local root c s out
+	st=FAIL
+	if ! grep -q ' - cgroup2 ' /proc/self/mountinfo; then
+		mkdir -p /sys/fs/cgroup && mount -t cgroup2 none /sys/fs/cgroup ||
+			{ why="cannot mount cgroup2"; return; }
+	fi
+	root=$(awk '{ for (i = 1; i < NF; i++) if ($i == "-") { if ($(i + 1) == "cgroup2") { print $5; exit } break } }' \
+		/proc/self/mountinfo)
+	mkdir -p "$root/tsq-a/child" "$root/tsq-b"
+	{
+		cat "$TS_TMP/subnets"
+		echo "  AttachMode \"$mode\""
+		echo "  Cgroup \"/tsq-a\""
+		echo "  Cgroup \"/tsq-b\""
+	} >"$TS_TMP/cg.conf"
+	if ! "$TS_PROBE" "$TS_TMP/cg.conf" -- "$TS_TRAFFIC" --server-netns "$ns" --client-netns "$ns" \
+		--listen 198.18.112.1 --connect 198.18.112.1 --bind 198.18.113.1 \
+		--server-cgroup "$root/tsq-b" --client-cgroup "$root/tsq-a/child" \
+		--bytes 200003 --reply-bytes 100003 >"$TS_TMP/cg.out" 2>"$TS_TMP/cg.err"; then
+		why="ts-probe failed: $(tail -n 2 "$TS_TMP/cg.err" | tr '\n' '|')"
+		return
+	fi
+	out=$(grep '^c2s=' "$TS_TMP/cg.out")
+	c=$(ts_field "$out" c2s) s=$(ts_field "$out" s2c)
+	got=$(awk '$2 == "if_octets" && ($1 == "tsq-a~a" || $1 == "tsq-b~b" || $1 == "other~a" ||
+		$1 == "other~b") { printf "%s=%s/%s ", $1, $3, $4 }
+		$1 == "-" && $2 == "derive-lost-events" { printf "lost=%s", $3 }' "$TS_TMP/cg.out")
+	if [ "$got" = "other~a=0/0 other~b=0/0 tsq-a~a=$s/$c tsq-b~b=$c/$s lost=0" ]; then
+		st=pass why="$got"
+	else
+		why="want tsq-a~a=$s/$c tsq-b~b=$c/$s, others 0; got '$got'"
+	fi
+}
+
 N_RUN=0
 run_mode() {
 	local mode=$1 d=$TS_TMP/run-$1 t0 fam opt where ssub csub args line done_at i last ra rb left

@@ -1,6 +1,6 @@
 #!/bin/sh
 # SPDX-License-Identifier: GPL-2.0-only
-# The unit tests (tests/check_tsconf, check_tshist, check_badconf) built with AddressSanitizer
+# The unit tests (tests/check_tsconf, check_tshist, check_badconf, check_tscgroup) built with AddressSanitizer
 # (including LeakSanitizer) and UndefinedBehaviorSanitizer, every check in this process
 # (CK_FORK=no, so leaks of a test body are seen at exit): zero reports. Negative
 # controls first: a deliberate leak, overflow and signed overflow must each be caught,
@@ -28,7 +28,7 @@ control leak "ERROR: LeakSanitizer: detected memory leaks"
 control overflow "ERROR: AddressSanitizer: heap-buffer-overflow"
 control ubsan "runtime error: signed integer overflow"
 
-for t in check_tsconf-san check_tshist-san check_badconf-san; do
+for t in check_tsconf-san check_tshist-san check_badconf-san check_tscgroup-san; do
 	start=$(date +%s.%N)
 	rc=0
 	"$B/$t" >"$TS_TMP/$t.log" 2>&1 || rc=$?

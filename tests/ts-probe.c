@@ -124,7 +124,8 @@ int main(int argc, char **argv)
 		fprintf(stderr, "ts-probe: %s\n", totals && rtt_now && rtt_prev ? err : "no memory");
 		return 4;
 	}
-	ts_values_emit(&conf, totals, rtt_now, rtt_prev, now_s() - t0, print_value, NULL);
+	ts_values_emit_cg(&conf, ts_bpf_cgview(bpf), totals, rtt_now, rtt_prev, now_s() - t0,
+			  print_value, NULL);
 	ts_bpf_health(bpf, &health);
 	ts_values_emit_health(&health, print_value, NULL);
 	free(rtt_now);

@@ -122,6 +122,24 @@ static void die_msg(const char *msg)
 	exit(1);
 }
 
+/*
+ * The kernel records in a socket the cgroup of the process creating it (an accepted
+ * socket: its listener's): moving this process (all its threads) into a cgroup
+ * directory before a socket() decides where that socket counts.
+ */
+static void join_cgroup(const char *dir)
+{
+	char path[4096], pid[32];
+	int fd, n;
+
+	snprintf(path, sizeof(path), "%s/cgroup.procs", dir);
+	n = snprintf(pid, sizeof(pid), "%d\n", (int)getpid());
+	fd = open(path, O_WRONLY | O_CLOEXEC);
+	if (fd < 0 || write(fd, pid, (size_t)n) != n)
+		die(path);
+	close(fd);
+}
+
 static void on_alarm(int sig)
 {
 	static const char msg[] =
@@ -151,6 +169,11 @@ static void usage(FILE *f)
 		"  --server-netns NS, --client-netns NS\n"
 		"                  create that end's socket in network namespace NS\n"
 		"  --port P        listening port (default 0: kernel picks)\n"
+		"  --server-cgroup DIR, --client-cgroup DIR\n"
+		"                  move this process into cgroup directory DIR before\n"
+		"                  creating that end's socket\n"
+		"  --move-cgroup DIR\n"
+		"                  move into DIR once connected, before any payload\n"
 		"Prints: c2s=N s2c=N client=ADDR server=ADDR peer_seen_by_server=ADDR\n"
 		"        rtt_client_us=N rtt_server_us=N retrans_client=N retrans_server=N\n"
 		"        (TCP_INFO tcpi_rtt and tcpi_total_retrans once all data is acked)\n");
@@ -541,11 +564,15 @@ int main(int argc, char **argv)
 		{ "reply-bytes", required_argument, NULL, 'r' },
 		{ "server-netns", required_argument, NULL, 'S' },
 		{ "client-netns", required_argument, NULL, 'C' },
+		{ "server-cgroup", required_argument, NULL, 'G' },
+		{ "client-cgroup", required_argument, NULL, 'g' },
+		{ "move-cgroup", required_argument, NULL, 'm' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
 	const char *listen_s = NULL, *connect_s = NULL, *bind_s = NULL;
 	const char *server_ns = NULL, *client_ns = NULL;
+	const char *server_cg = NULL, *client_cg = NULL, *move_cg = NULL;
 	unsigned long long bytes = 1000000, sent = 0, received = 0, reply = ~0ULL;
 	unsigned long port = 0;
 	struct sockaddr_storage laddr, caddr, baddr, cl_local;
@@ -587,6 +614,15 @@ int main(int argc, char **argv)
 			break;
 		case 'C':
 			client_ns = optarg;
+			break;
+		case 'G':
+			server_cg = optarg;
+			break;
+		case 'g':
+			client_cg = optarg;
+			break;
+		case 'm':
+			move_cg = optarg;
 			break;
 		case 'r':
 			errno = 0;
@@ -683,6 +719,8 @@ int main(int argc, char **argv)
 	/* Listener. */
 	if (server_ns)
 		enter_netns(server_ns);
+	if (server_cg)
+		join_cgroup(server_cg);
 	lfd = make_socket(laddr.ss_family,
 			  strcmp(listen_s, "dual") && !is_mapped(&laddr));
 	set_port(&laddr, (uint16_t)port);
@@ -709,6 +747,8 @@ int main(int argc, char **argv)
 	/* Client. */
 	if (client_ns)
 		enter_netns(client_ns);
+	if (client_cg)
+		join_cgroup(client_cg);
 	fd = make_socket(caddr.ss_family, !is_mapped(&caddr));
 	opt = C2S_SOCKBUF;
 	if (setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &opt, sizeof(opt)) < 0)
@@ -726,6 +766,8 @@ int main(int argc, char **argv)
 	len = sizeof(cl_local);
 	if (getsockname(fd, (struct sockaddr *)&cl_local, &len) < 0)
 		die("getsockname(client)");
+	if (move_cg)
+		join_cgroup(move_cg);
 
 	/* Phase 1: client -> server. */
 	for (idx = 0;; ) {

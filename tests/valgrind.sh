@@ -41,7 +41,7 @@ control uninit "Conditional jump or move depends on uninitialised value"
 
 # The 300,001-subnet case of check_tsconf would take minutes under memcheck; it runs in
 # the plain and ASan builds.
-for t in check_tsconf check_tshist check_badconf; do
+for t in check_tsconf check_tshist check_badconf check_tscgroup; do
 	rc=0
 	# shellcheck disable=SC2086
 	TS_UNIT_SKIP_LARGE=1 $VG --log-file="$TS_TMP/$t.vg" "$B/$t" >"$TS_TMP/$t.out" 2>&1 || rc=$?
