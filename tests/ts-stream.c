@@ -31,6 +31,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "tsnet.h"
+
 #define CHUNK (64 * 1024)
 
 struct end {
@@ -41,26 +43,6 @@ struct end {
 
 static double deadline; /* CLOCK_MONOTONIC seconds */
 
-static void die(const char *what)
-{
-	fprintf(stderr, "ts-stream: %s: %s\n", what, strerror(errno));
-	exit(1);
-}
-
-static void die_msg(const char *msg)
-{
-	fprintf(stderr, "ts-stream: %s\n", msg);
-	exit(1);
-}
-
-static double now(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
 static void on_alarm(int sig)
 {
 	static const char msg[] = "ts-stream: timeout: the connection did not finish\n";
@@ -70,25 +52,6 @@ static void on_alarm(int sig)
 	r = write(STDERR_FILENO, msg, sizeof(msg) - 1);
 	(void)r;
 	_exit(1);
-}
-
-static int parse_addr(const char *s, struct sockaddr_storage *ss, socklen_t *len)
-{
-	struct sockaddr_in *sin = (struct sockaddr_in *)ss;
-	struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)ss;
-
-	memset(ss, 0, sizeof(*ss));
-	if (inet_pton(AF_INET, s, &sin->sin_addr) == 1) {
-		sin->sin_family = AF_INET;
-		*len = sizeof(*sin);
-		return 0;
-	}
-	if (inet_pton(AF_INET6, s, &sin6->sin6_addr) == 1) {
-		sin6->sin6_family = AF_INET6;
-		*len = sizeof(*sin6);
-		return 0;
-	}
-	return -1;
 }
 
 /*
@@ -106,16 +69,16 @@ static void *pump(void *arg)
 		struct pollfd p = { .fd = e->fd, .events = POLLIN | (sending ? POLLOUT : 0) };
 		ssize_t r;
 
-		if (sending && now() >= deadline) {
+		if (sending && ts_now() >= deadline) {
 			if (shutdown(e->fd, SHUT_WR) < 0)
-				die("shutdown");
+				ts_die("shutdown");
 			sending = 0;
 			continue;
 		}
 		if (poll(&p, 1, 100) < 0) {
 			if (errno == EINTR)
 				continue;
-			die("poll");
+			ts_die("poll");
 		}
 		if (p.revents & (POLLIN | POLLHUP | POLLERR)) {
 			r = recv(e->fd, buf, sizeof(buf), 0);
@@ -127,10 +90,10 @@ static void *pump(void *arg)
 				 * sending too; what was sent is already queued for it.
 				 */
 				if (sending && shutdown(e->fd, SHUT_WR) < 0)
-					die("shutdown");
+					ts_die("shutdown");
 				break;
 			} else if (errno != EAGAIN && errno != EINTR) {
-				die("recv");
+				ts_die("recv");
 			}
 		}
 		if (sending && (p.revents & POLLOUT)) {
@@ -138,7 +101,7 @@ static void *pump(void *arg)
 			if (r > 0)
 				e->sent += (unsigned long long)r;
 			else if (r < 0 && errno != EAGAIN && errno != EINTR)
-				die("send");
+				ts_die("send");
 		}
 	}
 	return NULL;
@@ -185,7 +148,7 @@ int main(int argc, char **argv)
 		case 's':
 			seconds = strtod(optarg, &end);
 			if (*end || !(seconds > 0 && seconds <= 86400))
-				die_msg("invalid --seconds value");
+				ts_die_msg("invalid --seconds value");
 			break;
 		case 'h':
 			usage(stdout);
@@ -199,9 +162,9 @@ int main(int argc, char **argv)
 		usage(stderr);
 		return 1;
 	}
-	if (parse_addr(listen_s, &la, &llen) || parse_addr(connect_s, &ca, &clen) ||
-	    parse_addr(bind_s, &ba, &blen))
-		die_msg("addresses must be IPv4 or IPv6 literals");
+	if (ts_parse_addr(listen_s, &la, &llen) || ts_parse_addr(connect_s, &ca, &clen) ||
+	    ts_parse_addr(bind_s, &ba, &blen))
+		ts_die_msg("addresses must be IPv4 or IPv6 literals");
 
 	/* A stuck connection must not hang the test suite. */
 	memset(&sa, 0, sizeof(sa));
@@ -211,15 +174,15 @@ int main(int argc, char **argv)
 
 	lfd = socket(la.ss_family, SOCK_STREAM, 0);
 	if (lfd < 0)
-		die("socket");
+		ts_die("socket");
 	setsockopt(lfd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
 	if (bind(lfd, (struct sockaddr *)&la, llen) < 0)
-		die("bind(listen)");
+		ts_die("bind(listen)");
 	if (listen(lfd, 1) < 0)
-		die("listen");
+		ts_die("listen");
 	len = llen;
 	if (getsockname(lfd, (struct sockaddr *)&la, &len) < 0)
-		die("getsockname");
+		ts_die("getsockname");
 	/* The listener's port, on the address the client connects to. */
 	if (ca.ss_family == AF_INET)
 		((struct sockaddr_in *)&ca)->sin_port = la.ss_family == AF_INET ?
@@ -230,24 +193,24 @@ int main(int argc, char **argv)
 
 	client.fd = socket(ca.ss_family, SOCK_STREAM, 0);
 	if (client.fd < 0)
-		die("socket");
+		ts_die("socket");
 	if (bind(client.fd, (struct sockaddr *)&ba, blen) < 0)
-		die("bind(client)");
+		ts_die("bind(client)");
 	if (connect(client.fd, (struct sockaddr *)&ca, clen) < 0)
-		die("connect");
+		ts_die("connect");
 	server.fd = accept(lfd, NULL, NULL);
 	if (server.fd < 0)
-		die("accept");
+		ts_die("accept");
 	close(lfd);
 	if (fcntl(client.fd, F_SETFL, O_NONBLOCK) < 0 || fcntl(server.fd, F_SETFL, O_NONBLOCK) < 0)
-		die("fcntl");
+		ts_die("fcntl");
 
-	start = now();
+	start = ts_now();
 	deadline = start + seconds;
 	err = pthread_create(&th, NULL, pump, &server);
 	if (err) {
 		errno = err;
-		die("pthread_create");
+		ts_die("pthread_create");
 	}
 	pump(&client);
 	pthread_join(th, NULL);
@@ -260,6 +223,6 @@ int main(int argc, char **argv)
 			server.sent, client.received);
 		return 1;
 	}
-	printf("c2s=%llu s2c=%llu seconds=%.3f\n", client.sent, server.sent, now() - start);
+	printf("c2s=%llu s2c=%llu seconds=%.3f\n", client.sent, server.sent, ts_now() - start);
 	return 0;
 }
