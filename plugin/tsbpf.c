@@ -698,8 +698,22 @@ static void kp_detach_all(struct ts_bpf *b)
 	b->n_links = 0;
 	snprintf(path, sizeof(path), "%s/kprobe_events", b->tracefs);
 	for (int i = 0; i < b->n_kp_events; i++) {
+		int rc = -EBUSY;
+
 		snprintf(cmd, sizeof(cmd), "-:" TS_KP_GROUP "/%s\n", b->kp_events[i]);
-		write_text(path, cmd);
+		/*
+		 * The kernel refuses (EBUSY) while the event still has a perf user, and
+		 * closing the perf event fd frees it only after an RCU grace period: retry.
+		 */
+		for (int tries = 0; tries < 100 && rc == -EBUSY; tries++) {
+			rc = write_text(path, cmd);
+			if (rc == -EBUSY)
+				usleep(20000);
+		}
+		if (rc && rc != -ENOENT)
+			ts_log(TS_LOG_WARN, "cannot remove the kprobe event %s (%s); remove it with "
+			       "echo '-:" TS_KP_GROUP "/%s' >> %.200s", b->kp_events[i], errstr(rc),
+			       b->kp_events[i], path);
 	}
 	b->n_kp_events = 0;
 }
