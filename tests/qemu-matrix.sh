@@ -135,6 +135,11 @@ mkdir -p "$root"/proc "$root"/sys "$root"/dev "$root"/tmp "$root"/run "$root"/va
 	"$root"/ts/tests "$root"/etc
 ln -s /run "$root/var/run" # iproute2 keeps named namespaces in /var/run/netns
 stage "$BUSYBOX" /bin/busybox
+# glibc loads libgcc_s at run time (pthread_exit/cancel unwinding; ldd does not list it):
+# without it collectd aborts while stopping its threads, before any plugin's shutdown.
+for lib in /lib/x86_64-linux-gnu/libgcc_s.so.1 /usr/lib/x86_64-linux-gnu/libgcc_s.so.1; do
+	[ -e "$lib" ] && { stage "$lib" "$lib"; break; }
+done
 ln -s busybox "$root/bin/sh"
 stage "$IP" /usr/bin/ip
 stage "$BPFTOOL" /usr/sbin/bpftool
