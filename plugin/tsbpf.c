@@ -527,19 +527,6 @@ static int fill_trie(struct bpf_map *map, const struct ts_prefix *p, size_t n, c
 #define TS_KRETPROBE_MAXACTIVE 4096
 #define TS_KP_GROUP "tcpsubnet"
 
-/*
- * Test-only: the suite shrinks the stash and the return-probe instances to provoke what
- * they guard against (missed returns, a full stash) with a handful of threads
- * (tests/qemu-guest.sh). Not documented for users: the defaults are the right values.
- */
-static unsigned test_knob(const char *name, unsigned dflt, unsigned max)
-{
-	const char *v = getenv(name);
-	unsigned long n = v ? strtoul(v, NULL, 10) : 0;
-
-	return n >= 1 && n <= max ? (unsigned)n : dflt;
-}
-
 static int write_text(const char *path, const char *text)
 {
 	int fd = open(path, O_WRONLY | O_APPEND | O_CLOEXEC);
@@ -607,9 +594,8 @@ static int kp_attach_legacy(struct ts_bpf *b, struct bpf_program *prog, const ch
 	snprintf(ev, sizeof(b->kp_events[0]), "ts%d_%s", (int)getpid(),
 		 bpf_program__name(prog));
 	if (ret)
-		snprintf(cmd, sizeof(cmd), "r%u:" TS_KP_GROUP "/%s %s\n",
-			 test_knob("TCPSUBNET_TEST_MAXACTIVE", TS_KRETPROBE_MAXACTIVE,
-				   TS_KRETPROBE_MAXACTIVE), ev, func);
+		snprintf(cmd, sizeof(cmd), "r%u:" TS_KP_GROUP "/%s %s\n", TS_KRETPROBE_MAXACTIVE,
+			 ev, func);
 	else
 		snprintf(cmd, sizeof(cmd), "p:" TS_KP_GROUP "/%s %s\n", ev, func);
 	snprintf(path, sizeof(path), "%s/kprobe_events", b->tracefs);
@@ -781,8 +767,7 @@ again:
 				 ts_config_has_cgroups(c) ? TS_CGROUP_MAX_IDS : 1);
 	/* One entry per thread inside a probed call; preallocated, so bounded. */
 	bpf_map__set_max_entries(skel->maps.kp_stash,
-				 m == TS_ATTACH_KPROBE ?
-				 test_knob("TCPSUBNET_TEST_STASH_MAX", TS_STASH_MAX, TS_STASH_MAX) : 1);
+				 m == TS_ATTACH_KPROBE ? TS_STASH_MAX : 1);
 	bpf_object__for_each_program(prog, skel->obj)
 		bpf_program__set_autoload(prog, prog_wanted(bpf_program__name(prog), m, kf, c));
 

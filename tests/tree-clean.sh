@@ -35,7 +35,6 @@ collectd-tcpsubnet-0.1.0.tar.gz
 debian/files
 debian/collectd-tcpsubnet/DEBIAN/control
 tests/__pycache__/tb-check.cpython-311.pyc
-tests/ts-blockers
 EOF
 want=$(wc -l <"${TMPDIR:-/tmp}/tree-clean.$$")
 got=$(generated <"${TMPDIR:-/tmp}/tree-clean.$$" | wc -l)
