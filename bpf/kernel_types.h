@@ -155,11 +155,6 @@ struct sk_buff {
 	char cb[48];
 };
 
-/* x86 6.2 ... 6.14: the per-CPU hot data that holds the preempt count. */
-struct pcpu_hot {
-	int preempt_count;
-};
-
 struct msghdr;
 struct page;
 

@@ -185,28 +185,6 @@ struct ts_sk {
 };
 
 /*
- * Whether this CPU serves a softirq or has bottom halves disabled: the preempt count's
- * softirq bits. The count is the per-CPU __preempt_count (x86 to 6.1 and again from
- * 6.15) or pcpu_hot.preempt_count (6.2 ... 6.14): weak typed ksyms, the missing one's
- * branch is pruned by the verifier. A typed per-CPU pointer, not a probe read. Where
- * neither exists every event counts as process context (one program takes all).
- */
-extern const int __preempt_count __ksym __weak;
-extern const struct pcpu_hot pcpu_hot __ksym __weak;
-#define TS_SOFTIRQ_MASK 0xff00
-
-static __always_inline bool in_bh(void)
-{
-	int pc = 0;
-
-	if (&pcpu_hot)
-		pc = ((const struct pcpu_hot *)bpf_this_cpu_ptr(&pcpu_hot))->preempt_count;
-	else if (&__preempt_count)
-		pc = *(const int *)bpf_this_cpu_ptr(&__preempt_count);
-	return pc & TS_SOFTIRQ_MASK;
-}
-
-/*
  * Raw sockets opened with IPPROTO_TCP have sk_protocol TCP too, and sock_send_length/
  * sock_recv_length fire for them (their reads are packet copies, not TCP payload).
  */
@@ -803,17 +781,8 @@ int BPF_KRETPROBE(krp_recvmsg, int ret)
  * preempt=full); raw tracepoints only guard against the same program nesting. The same
  * sampling test as rtt_typed(), with probe reads: nothing per socket to keep.
  */
-/*
- * Raw tracepoints in kprobe mode (auto's choice on preemptible kernels) as context pairs.
- * tcp_rcv_established() and state changes run in softirq and in process context (socket
- * backlog at release_sock(), close()), with bottom halves enabled, so a softirq can
- * interrupt a run of the program, and the kernel skips the nested run (a recursion
- * miss: RTT samples lost, 4 in a 16-process stress on 6.1 preempt=full). Two programs
- * on each hook split the events by context, from the preempt count's softirq bits: one
- * takes process context, the other softirq (and bottom-halves-disabled sections, which no
- * softirq can interrupt), so neither can nest into itself.
- */
-static __always_inline int rtt_untyped(struct sock *sk, struct sk_buff *skb)
+SEC("raw_tp/tcp_probe")
+int BPF_PROG(raw_rtt, struct sock *sk, struct sk_buff *skb)
 {
 	struct tcp_skb_cb *cb = (struct tcp_skb_cb *)skb->cb;
 	struct tcp_sock *tp = (struct tcp_sock *)sk;
@@ -828,21 +797,9 @@ static __always_inline int rtt_untyped(struct sock *sk, struct sk_buff *skb)
 	return 0;
 }
 
-SEC("raw_tp/tcp_probe")
-int BPF_PROG(raw_rtt, struct sock *sk, struct sk_buff *skb)
-{
-	return in_bh() ? 0 : rtt_untyped(sk, skb);
-}
-
-SEC("raw_tp/tcp_probe")
-int BPF_PROG(raw_rtt_bh, struct sock *sk, struct sk_buff *skb)
-{
-	return in_bh() ? rtt_untyped(sk, skb) : 0;
-}
-
 /* Kernels without trampolines may lack tp_btf too: raw tracepoints, untyped. */
-static __always_inline int state_untyped(const struct sock *sk, const int oldstate,
-					 const int newstate)
+SEC("raw_tp/inet_sock_set_state")
+int BPF_PROG(raw_state, const struct sock *sk, const int oldstate, const int newstate)
 {
 	int kind = state_kind(oldstate, newstate);
 	struct ts_sk s = {};
@@ -854,18 +811,6 @@ static __always_inline int state_untyped(const struct sock *sk, const int oldsta
 	    lookup_index(&s, &index))
 		add_state(index, kind);
 	return 0;
-}
-
-SEC("raw_tp/inet_sock_set_state")
-int BPF_PROG(raw_state, const struct sock *sk, const int oldstate, const int newstate)
-{
-	return in_bh() ? 0 : state_untyped(sk, oldstate, newstate);
-}
-
-SEC("raw_tp/inet_sock_set_state")
-int BPF_PROG(raw_state_bh, const struct sock *sk, const int oldstate, const int newstate)
-{
-	return in_bh() ? state_untyped(sk, oldstate, newstate) : 0;
 }
 
 SEC("raw_tp/tcp_retransmit_skb")

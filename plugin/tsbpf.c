@@ -409,10 +409,8 @@ static const struct {
 	{ "kp_recvmsg_nb", M_KP, FAM_BYTES, C_NB },
 	{ "krp_recvmsg", M_KP, FAM_BYTES, C_ALWAYS },
 	{ "raw_rtt", M_KP, FAM_RTT, C_ALWAYS },
-	{ "raw_rtt_bh", M_KP, FAM_RTT, C_ALWAYS },
 	/* raw_tp: kernels without trampolines (kprobe mode) may lack tp_btf. */
 	{ "raw_state", M_KP, FAM_CONN, C_ALWAYS },
-	{ "raw_state_bh", M_KP, FAM_CONN, C_ALWAYS },
 	{ "raw_retrans", M_KP, FAM_RETRANS, C_NO_ERR },
 	{ "raw_retrans_err", M_KP, FAM_RETRANS, C_ERR },
 };
