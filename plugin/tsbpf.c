@@ -39,9 +39,17 @@
 #define CAP_BPF 39
 #endif
 
-_Static_assert(sizeof(struct ts_hist) == sizeof(struct ts_rtt) &&
-		       TS_HIST_BUCKETS == TS_RTT_BUCKETS,
+_Static_assert(TS_HIST_BUCKETS == TS_RTT_BUCKETS,
 	       "tshist.h and bpf/tcpsubnet.h describe the same histogram");
+
+/*
+ * The kernel's 32-bit bucket counts (bpf/tcpsubnet.h, struct ts_rtt), summed over the
+ * CPUs modulo 2^32 as last read: the difference to the next read is what each bucket
+ * gained, added to the 64-bit counts that ts_bpf_read() returns.
+ */
+struct rtt_last {
+	uint32_t bucket[TS_RTT_BUCKETS];
+};
 
 /* A per-CPU array read in one batch into a preallocated buffer. */
 struct pcpu_reader {
@@ -63,6 +71,9 @@ struct ts_bpf {
 	int rtt_on;
 	__u32 *keys;
 	struct pcpu_reader counters, rtt;
+	/* RTT on: per slot, the CPUs' summed 32-bit counts last read, and the 64-bit ones */
+	struct rtt_last *rtt_last;
+	struct ts_hist *rtt_cum;
 	/* kprobe mode attaches by hand: links, and the tracefs events it created */
 	struct bpf_link *links[TS_KP_MAX * 2];
 	int n_links;
@@ -98,6 +109,7 @@ struct kfeat {
 	/* struct sock_cgroup_data holds a cgroup pointer (5.15+, commit 8520e224f547) */
 	int sk_cgroup_ptr;
 	int trampolines;	/* BPF trampolines: ftrace direct calls in kallsyms */
+	int rdonly_cast;	/* the bpf_rdonly_cast kfunc (6.2+, commit fd264ca02094) */
 };
 
 static ts_log_fn log_fn;
@@ -342,6 +354,7 @@ static int read_kfeat(const char *path, int custom, struct kfeat *kf, char *err,
 		     btf__find_by_name_kind(btf, "btf_trace_sock_recv_length",
 					    BTF_KIND_TYPEDEF) > 0;
 	kf->has_sendpage = btf__find_by_name_kind(btf, "tcp_sendpage", BTF_KIND_FUNC) > 0;
+	kf->rdonly_cast = btf__find_by_name_kind(btf, "bpf_rdonly_cast", BTF_KIND_FUNC) > 0;
 	sid = btf__find_by_name_kind(btf, "tcp_sendmsg", BTF_KIND_FUNC);
 	id = btf__find_by_name_kind(btf, "tcp_recvmsg", BTF_KIND_FUNC);
 	kf->has_tcp_funcs = sid > 0 && id > 0 &&
@@ -376,7 +389,7 @@ static int read_kfeat(const char *path, int custom, struct kfeat *kf, char *err,
 }
 
 enum family { FAM_BYTES, FAM_RTT, FAM_CONN, FAM_RETRANS };
-enum cond { C_ALWAYS, C_SENDPAGE, C_NB, C_NO_NB, C_ERR, C_NO_ERR };
+enum cond { C_ALWAYS, C_SENDPAGE, C_NB, C_NO_NB, C_ERR, C_NO_ERR, C_CAST, C_NO_CAST };
 
 #define M_TP (1U << TS_ATTACH_TRACEPOINT)
 #define M_FE (1U << TS_ATTACH_FENTRY)
@@ -400,7 +413,8 @@ static const struct {
 	{ "fexit_sendpage", M_FE, FAM_BYTES, C_SENDPAGE },
 	{ "fexit_recvmsg", M_FE, FAM_BYTES, C_NO_NB },
 	{ "fexit_recvmsg_nb", M_FE, FAM_BYTES, C_NB },
-	{ "fentry_rtt", M_FE, FAM_RTT, C_ALWAYS },
+	{ "fentry_rtt", M_FE, FAM_RTT, C_NO_CAST },
+	{ "fentry_rtt_cast", M_FE, FAM_RTT, C_CAST },
 	{ "kp_sendmsg", M_KP, FAM_BYTES, C_ALWAYS },
 	{ "krp_sendmsg", M_KP, FAM_BYTES, C_ALWAYS },
 	{ "kp_sendpage", M_KP, FAM_BYTES, C_SENDPAGE },
@@ -438,6 +452,10 @@ static int prog_wanted(const char *name, enum ts_attach_mode m, const struct kfe
 			return kf->retrans_err;
 		case C_NO_ERR:
 			return !kf->retrans_err;
+		case C_CAST:
+			return kf->rdonly_cast;
+		case C_NO_CAST:
+			return !kf->rdonly_cast;
 		default:
 			return 1;
 		}
@@ -916,8 +934,11 @@ static void cgroup_refresh(struct ts_bpf *b)
 			__u32 id = (__u32)s * b->per_cgroup + i;
 
 			bpf_map_update_elem(b->counters.fd, &id, b->zeros, BPF_ANY);
-			if (b->rtt_on)
+			if (b->rtt_on) {
 				bpf_map_update_elem(b->rtt.fd, &id, b->zeros, BPF_ANY);
+				memset(&b->rtt_last[id], 0, sizeof(b->rtt_last[id]));
+				memset(&b->rtt_cum[id], 0, sizeof(b->rtt_cum[id]));
+			}
 		}
 	}
 	if (ts_cgroup_changes(b->cg, cgroup_apply, b) > 0)
@@ -1046,8 +1067,10 @@ int ts_bpf_open(const struct ts_config *c, struct ts_bpf **out, char *err, size_
 	if (b->ncpu <= 0 || b->keys == NULL ||
 	    reader_init(&b->counters, b->skel->maps.counters, sizeof(struct ts_counters),
 			b->n_ids, b->ncpu) != 0 ||
-	    (c->rtt && reader_init(&b->rtt, b->skel->maps.rtt, sizeof(struct ts_rtt), b->n_ids,
-				   b->ncpu) != 0)) {
+	    (c->rtt && (reader_init(&b->rtt, b->skel->maps.rtt, sizeof(struct ts_rtt), b->n_ids,
+				    b->ncpu) != 0 ||
+			!(b->rtt_last = calloc(b->n_ids, sizeof(*b->rtt_last))) ||
+			!(b->rtt_cum = calloc(b->n_ids, sizeof(*b->rtt_cum)))))) {
 		snprintf(err, err_len, "cannot allocate the counter buffers (%u slots, %d CPUs)",
 			 b->n_ids, b->ncpu);
 		ts_bpf_close(b);
@@ -1182,14 +1205,20 @@ static int read_maps(struct ts_bpf *b, struct ts_counters *totals, struct ts_his
 		return rc;
 	for (__u32 id = 0; id < b->n_ids; id++) {
 		const struct ts_rtt *v = (const struct ts_rtt *)b->rtt.values + id * ncpu;
-		struct ts_hist sum = { { 0 }, 0 };
+		struct ts_hist *cum = &b->rtt_cum[id];
+		uint32_t *last = b->rtt_last[id].bucket, now[TS_RTT_BUCKETS];
+		uint64_t sum_us = v[0].sum_us;
 
-		for (size_t cpu = 0; cpu < ncpu; cpu++) {
-			for (unsigned i = 0; i < TS_HIST_BUCKETS; i++)
-				sum.bucket[i] += v[cpu].bucket[i];
-			sum.sum_us += v[cpu].sum_us;
+		/* CPU by CPU, bucket by bucket: loops the compiler turns into vector adds. */
+		memcpy(now, v[0].bucket, sizeof(now));
+		for (size_t cpu = 1; cpu < ncpu; cpu++) {
+			for (unsigned i = 0; i < TS_RTT_BUCKETS; i++)
+				now[i] += v[cpu].bucket[i];
+			sum_us += v[cpu].sum_us;
 		}
-		rtt[id] = sum;
+		ts_hist_add_wrapped(cum, last, now);
+		cum->sum_us = sum_us;
+		rtt[id] = *cum;
 	}
 	return 0;
 }
@@ -1292,5 +1321,7 @@ void ts_bpf_close(struct ts_bpf *b)
 	free(b->keys);
 	free(b->counters.values);
 	free(b->rtt.values);
+	free(b->rtt_last);
+	free(b->rtt_cum);
 	free(b);
 }
