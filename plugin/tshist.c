@@ -123,18 +123,21 @@ void ts_hist_step(const struct ts_hist *now, struct ts_hist *prev, struct ts_his
 	uint64_t reset = now->sum_us < prev->sum_us, total = 0;
 
 	/*
-	 * One pass for the delta, the reset test and now's count (most of a read cycle's
-	 * work, 193 buckets per slot), then the slot sums over d, which is in L1 by then.
+	 * One pass for the delta, the reset test, now's count and prev's update (most of a
+	 * read cycle's work, 193 buckets per slot), then the slot sums over d, in L1 by then.
 	 */
-	for (unsigned i = 0; i < TS_HIST_BUCKETS; i++) {
-		reset |= now->bucket[i] < prev->bucket[i];
-		d->bucket[i] = now->bucket[i] - prev->bucket[i];
-		total += now->bucket[i];
-	}
 	d->sum_us = now->sum_us - prev->sum_us;
+	prev->sum_us = now->sum_us;
+	for (unsigned i = 0; i < TS_HIST_BUCKETS; i++) {
+		uint64_t n = now->bucket[i], p = prev->bucket[i];
+
+		reset |= n < p;
+		d->bucket[i] = n - p;
+		prev->bucket[i] = n;
+		total += n;
+	}
 	if (reset)
 		*d = *now;
-	*prev = *now;
 	iv->total = total;
 	iv->samples = 0;
 	for (unsigned s = 0; s < TS_HIST_SLOTS; s++) {
