@@ -872,8 +872,8 @@ struct ts_acct {
 	__u64 rx;	/* bytes_received accounted, FIN excluded (| TS_ACCT_FINAL once closed) */
 	__u64 tx;	/* bytes_acked accounted, SYN and FIN excluded */
 	__u64 retrans;	/* total_retrans accounted */
-	__u32 index;	/* counter index */
-	__u32 pad;
+	__u32 index;	/* counter index, TS_MEMO_SKIP: not reported */
+	__u32 epoch;	/* cg_epoch of the classification (Cgroup options) */
 };
 
 struct {
@@ -978,14 +978,40 @@ static __always_inline void acct_rtt_sample(__u32 index, const struct tcp_sock *
 		add_rtt(index, srtt_us);
 }
 
-/* A new account, its baseline the socket's totals now. */
+/*
+ * The account's counter index. With Cgroup options the cgroup slots change at run time
+ * (CgroupEach): after user space bumped cg_epoch the socket is classified again, as the
+ * memo of syscall mode is, so its later deltas go to its cgroup's current slot. A
+ * concurrent walk and close may both store the same new index: plain u32 stores.
+ */
+static __always_inline __u32 acct_index(const struct sock *sk, struct ts_acct *a, __u16 lport)
+{
+	__u32 index, epoch;
+
+	if (!have_cgroups)
+		return a->index;
+	epoch = cg_epoch;
+	if (a->epoch == epoch)
+		return a->index;
+	if (!classify_typed(sk, lport, &index, 0))
+		index = TS_MEMO_SKIP;
+	a->index = index;
+	a->epoch = epoch;
+	return index;
+}
+
+/*
+ * A new account, its baseline the socket's totals now. index TS_MEMO_SKIP: not reported
+ * now (only kept with Cgroup options, whose classification can change).
+ */
 static __always_inline void acct_open(struct sock *sk, const struct tcp_sock *tp, int state,
-				      __u32 index, bool replace)
+				      __u32 index, __u32 epoch, bool replace)
 {
 	struct ts_acct init = {};
 
 	sock_totals(sk, tp, state, &init.rx, &init.tx, &init.retrans);
 	init.index = index;
+	init.epoch = epoch;
 	/* Connected again after a close whose program did not run: a fresh account. */
 	if (replace)
 		bpf_sk_storage_delete(&acct, sk);
@@ -1003,39 +1029,42 @@ int BPF_PROG(acct_state, struct sock *sk, const int oldstate, const int newstate
 	int kind = state_kind(oldstate, newstate);
 	struct tcp_sock *tp;
 	struct ts_acct *a;
-	__u32 index;
-	bool failed = false;
+	__u32 index, epoch;
+	bool failed = false, counted;
 	__u64 rx, tx, rt;
+	__u16 lport;
 
 	if (kind == TS_ST_NONE || sk->sk_protocol != IPPROTO_TCP)
 		return 0;
 	tp = bpf_skc_to_tcp_sock(sk);
 	if (!tp)
 		return 0;
+	lport = bpf_ntohs(tp->inet_conn.icsk_inet.inet_sport);
 	if (kind != TS_ST_CLOSED) {
-		if (!classify_typed(sk, bpf_ntohs(tp->inet_conn.icsk_inet.inet_sport), &index, 0))
-			return 0;
-		acct_open(sk, tp, newstate, index, true);
-		if (acct_conns)
+		/* Read before the classification: a change after it is seen next time. */
+		epoch = have_cgroups ? cg_epoch : 0;
+		counted = classify_typed(sk, lport, &index, 0);
+		if (counted || have_cgroups)
+			acct_open(sk, tp, newstate, counted ? index : TS_MEMO_SKIP, epoch, true);
+		if (counted && acct_conns)
 			add_state(index, kind);
 		return 0;
 	}
 	a = bpf_sk_storage_get(&acct, sk, NULL, 0);
 	if (!a) {
 		/* Not accounted (open before the plugin, not adopted): still a close. */
-		if (acct_conns &&
-		    classify_typed(sk, bpf_ntohs(tp->inet_conn.icsk_inet.inet_sport), &index, 0))
+		if (acct_conns && classify_typed(sk, lport, &index, 0))
 			add_state(index, kind);
 		return 0;
 	}
-	index = a->index;
+	index = acct_index(sk, a, lport);
 	sock_totals(sk, tp, oldstate, &rx, &tx, &rt);
 	rx = close_take(&a->rx, rx, &failed);
 	tx = close_take(&a->tx, tx, &failed);
 	rt = close_take(&a->retrans, rt, &failed);
 	acct_add(index, rx, tx, acct_retrans ? rt : 0);
 	acct_rtt_sample(index, tp);
-	if (acct_conns)
+	if (acct_conns && index != TS_MEMO_SKIP)
 		add_state(index, kind);
 	if (failed)
 		stat_inc(TS_STAT_STORAGE_FAIL);
@@ -1047,6 +1076,7 @@ int BPF_PROG(acct_state, struct sock *sk, const int oldstate, const int newstate
 static __always_inline void walk_one(struct sock *sk, struct tcp_sock *tp, struct ts_acct *a)
 {
 	__u64 o_rx, o_tx, o_rt, rx, tx, rt;
+	__u32 index;
 	int state;
 
 	o_rx = *(volatile __u64 *)&a->rx;
@@ -1063,9 +1093,10 @@ static __always_inline void walk_one(struct sock *sk, struct tcp_sock *tp, struc
 	 */
 	if (state == TCP_CLOSE || sk->__sk_common.skc_state == TCP_CLOSE)
 		return;
-	acct_add(a->index, walk_take(&a->rx, o_rx, rx), walk_take(&a->tx, o_tx, tx),
+	index = acct_index(sk, a, sk->__sk_common.skc_num);
+	acct_add(index, walk_take(&a->rx, o_rx, rx), walk_take(&a->tx, o_tx, tx),
 		 acct_retrans ? walk_take(&a->retrans, o_rt, rt) : 0);
-	acct_rtt_sample(a->index, tp);
+	acct_rtt_sample(index, tp);
 }
 
 SEC("iter/bpf_sk_storage_map")
@@ -1100,7 +1131,8 @@ static __always_inline void visit(void *skc)
 	struct tcp_sock *tp = bpf_skc_to_tcp_sock(skc);
 	struct sock *sk = (struct sock *)tp;
 	struct ts_acct *a;
-	__u32 index;
+	__u32 index, epoch;
+	bool counted;
 	int state;
 
 	if (!tp)
@@ -1116,8 +1148,10 @@ static __always_inline void visit(void *skc)
 	if (state != TCP_ESTABLISHED && state != TCP_FIN_WAIT1 && state != TCP_FIN_WAIT2 &&
 	    state != TCP_CLOSE_WAIT && state != TCP_CLOSING && state != TCP_LAST_ACK)
 		return;
-	if (classify_typed(sk, sk->__sk_common.skc_num, &index, 0))
-		acct_open(sk, tp, state, index, false);
+	epoch = have_cgroups ? cg_epoch : 0;
+	counted = classify_typed(sk, sk->__sk_common.skc_num, &index, 0);
+	if (counted || have_cgroups)
+		acct_open(sk, tp, state, counted ? index : TS_MEMO_SKIP, epoch, false);
 }
 
 /* The sockets of one network namespace (the creating thread's), also orphaned ones. */

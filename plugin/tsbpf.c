@@ -1007,7 +1007,7 @@ again:
 				 ts_config_has_cgroups(c) ? TS_CGROUP_MAX_IDS : 1);
 	/* One entry per thread inside a probed call; preallocated, so bounded. */
 	bpf_map__set_max_entries(skel->maps.kp_stash,
-				 m == TS_ATTACH_KPROBE ? TS_STASH_MAX : 1);
+				 m == TS_ATTACH_KPROBE && !sock ? TS_STASH_MAX : 1);
 	bpf_object__for_each_program(prog, skel->obj)
 		bpf_program__set_autoload(prog, prog_wanted(bpf_program__name(prog), m, kf, c));
 	if (sock && !map_walk)

@@ -10,7 +10,8 @@
 #   was acknowledged and delivered;
 # - many short connections in parallel with a read cycle every millisecond: totals
 #   exact, connections opened/closed exact, nothing lost;
-# - LocalSubnet pairs and port filters (tests/bpf-filters-pairs.sh in socket mode).
+# - LocalSubnet pairs and port filters (tests/bpf-filters-pairs.sh in socket mode);
+# - every AttachMode, whatever the kernel offers the per-event programs.
 # Addresses: 198.18.160.0/21 and 2001:db8:a160::/48 only.
 . "${top_srcdir:-$(dirname "$0")/..}/tests/lib.sh"
 ts_require_bpf
@@ -77,6 +78,18 @@ for unmatched in true false; do
 			ts_fail "$what: no socket accounting line: $(cat "$TS_TMP/err")"
 	else
 		ts_fail "ts-probe failed: $(cat "$TS_TMP/err")"
+	fi
+done
+
+# ---- every AttachMode loads the same socket accounting programs ----
+# (on this project's 6.18 host kprobes and fentry are unavailable in syscall mode)
+head -2 "$TS_TMP/flows" >"$TS_TMP/flows.2"
+for mode in tracepoint fentry kprobe; do
+	{ cat "$TS_TMP/conf"; echo "AttachMode \"$mode\""; } >"$TS_TMP/conf.m"
+	if TS_PROBE_ARGS="--read-every 10" ts_probe_flows x "$TS_TMP/conf.m" "$TS_TMP/flows.2" "$ns"; then
+		ts_check_exact "AttachMode $mode" a "$b" deep
+	else
+		ts_fail "AttachMode $mode: ts-probe failed: $(cat "$TS_TMP/err")"
 	fi
 done
 
