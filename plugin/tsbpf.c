@@ -811,6 +811,19 @@ static void *ns_visit_thread(void *arg)
 	return NULL;
 }
 
+/* Said once: other namespaces' connections then count only from their close. */
+static void acct_ns_denied(struct ts_bpf *b, const char *path, const char *why)
+{
+	if (b->acct_warned)
+		return;
+	ts_log(TS_LOG_WARN, "Accounting \"socket\": cannot enter the network namespace %s "
+	       "(%s), so connections of other namespaces that were open at start are not "
+	       "counted%s; grant collectd CAP_SYS_ADMIN and CAP_SYS_PTRACE or run it as root",
+	       path, why, b->acct_walk ? "" : ", and on this kernel the others count only "
+	       "when they close");
+	b->acct_warned = 1;
+}
+
 static int ino_seen(const ino_t *inos, size_t n, ino_t ino)
 {
 	for (size_t i = 0; i < n; i++)
@@ -833,9 +846,15 @@ static int acct_visit_all(struct ts_bpf *b, char *why, size_t len)
 	size_t n = 0, cap = 0;
 	int rc, denied = 0;
 
+	/* Entering namespaces once denied, the rest are only told apart (no entry). */
 	rc = iter_run(b->acct_visit, "walk of this namespace's connections", why, len);
 	if (rc || stat("/proc/self/ns/net", &st) != 0)
 		return rc;
+	cap = 64;
+	inos = malloc(cap * sizeof(*inos));
+	if (inos == NULL)
+		return 0;
+	inos[n++] = st.st_ino;
 	for (size_t d = 0; d < 2; d++) {
 		DIR *dir = opendir(dirs[d]);
 		struct dirent *e;
@@ -845,18 +864,17 @@ static int acct_visit_all(struct ts_bpf *b, char *why, size_t len)
 			struct ns_visit v = { .link = b->acct_visit };
 			pthread_t t;
 
-			if (e->d_name[0] == '.' || (d == 0 && (e->d_name[0] < '0' || e->d_name[0] > '9')))
+			if (e->d_name[0] == '.' ||
+			    (d == 0 && (e->d_name[0] < '0' || e->d_name[0] > '9')))
 				continue;
 			snprintf(path, sizeof(path), d == 0 ? "/proc/%s/ns/net" : "/run/netns/%s",
 				 e->d_name);
-			if (!inos) {
-				cap = 64;
-				inos = malloc(cap * sizeof(*inos));
-				if (!inos)
-					break;
-				inos[n++] = st.st_ino;
+			if (stat(path, &st) != 0) {
+				if (errno == EACCES || errno == EPERM)
+					acct_ns_denied(b, path, errstr(errno));
+				continue;
 			}
-			if (stat(path, &st) != 0 || ino_seen(inos, n, st.st_ino))
+			if (ino_seen(inos, n, st.st_ino))
 				continue;
 			if (n == cap) {
 				ino_t *more = realloc(inos, 2 * cap * sizeof(*inos));
@@ -876,12 +894,7 @@ static int acct_visit_all(struct ts_bpf *b, char *why, size_t len)
 			close(v.ns_fd);
 			if (v.rc == -EPERM) {
 				denied = 1;
-				if (!b->acct_warned)
-					ts_log(TS_LOG_WARN, "Accounting \"socket\": cannot enter the "
-					       "network namespace %s (%s), so connections of other "
-					       "namespaces count only from their close; grant "
-					       "collectd CAP_SYS_ADMIN", path, v.why);
-				b->acct_warned = 1;
+				acct_ns_denied(b, path, v.why);
 			}
 		}
 		if (dir)
