@@ -11,7 +11,8 @@
 # - many short connections in parallel with a read cycle every millisecond: totals
 #   exact, connections opened/closed exact, nothing lost;
 # - LocalSubnet pairs and port filters (tests/bpf-filters-pairs.sh in socket mode);
-# - every AttachMode, whatever the kernel offers the per-event programs.
+# - every AttachMode, whatever the kernel offers the per-event programs;
+# - a real collectd (csv writer): a connection open throughout, exact at each read.
 # Addresses: 198.18.160.0/21 and 2001:db8:a160::/48 only.
 . "${top_srcdir:-$(dirname "$0")/..}/tests/lib.sh"
 ts_require_bpf
@@ -192,6 +193,40 @@ if TS_FLOW_TOOL=$top_builddir/tests/ts-stress TS_PROBE_ARGS="--read-every 1" \
 else
 	ts_fail "ts-probe failed: $(cat "$TS_TMP/err")"
 fi
+
+# ---- the real daemon: collectd with the csv writer, a connection open throughout ----
+label="collectd"
+hold_start D 6 198.18.160.1 198.18.161.1 7111
+exec 6>"$TS_TMP/D.in"
+hold_wait D 0 >/dev/null || exit 1
+echo "move 1009 2003" >&6 # before collectd: not counted
+hold_wait D 1 >/dev/null || exit 1
+d=$TS_TMP/collectd
+ts_collectd_conf "$d" "$TS_TMP/conf"
+ts_collectd_start "$d"
+ts_wait_file "$d/csv/tstest/tcpsubnet-a/if_octets-*" 20 ||
+	{ ts_fail "$label: no tcpsubnet values after 20 s: $(cat "$d/collectd.log")"; exit 1; }
+n=1
+for m in "30011 40013" "5 7" "900001 3"; do
+	n=$((n + 1))
+	echo "move $m" >&6
+	hold_wait D $n >/dev/null || exit 1
+	ts_csv_wait_cycle "$d" a
+done
+got_open=$(ts_csv_last "$d" a | cut -d' ' -f2-)
+echo close >&6
+hold_wait D $((n + 1)) >/dev/null || exit 1
+exec 6>&-
+ts_csv_wait_cycle "$d" a
+ts_collectd_stop
+want="$((40013 + 7 + 3)) $((30011 + 5 + 900001))"
+[ "$got_open" = "$want" ] && ts_pass "$label: open connection: csv a rx tx = $got_open" ||
+	ts_fail "$label: open connection: csv a: want rx tx '$want', got '$got_open'"
+got=$(ts_csv_last "$d" a | cut -d' ' -f2-)
+[ "$got" = "$want" ] && ts_pass "$label: after its close: csv a rx tx = $got" ||
+	ts_fail "$label: after its close: csv a: want rx tx '$want', got '$got'"
+grep -q 'Accounting "socket"' "$d/collectd.log" && ts_pass "$label: logs the accounting" ||
+	ts_fail "$label: no Accounting line in the log: $(cat "$d/collectd.log")"
 
 # ---- LocalSubnet pairs and port filters, as in syscall mode ----
 if TS_ACCOUNTING=socket TS_PROBE_ARGS="--read-every 10" sh "$top_srcdir/tests/bpf-filters-pairs.sh" \
