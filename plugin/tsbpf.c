@@ -635,15 +635,18 @@ static int kp_attach_legacy(struct ts_bpf *b, struct bpf_program *prog, const ch
 static int kp_attach_all(struct ts_bpf *b, char *why, size_t len)
 {
 	struct bpf_program *prog;
-	int legacy = find_tracefs(b->tracefs, sizeof(b->tracefs)) == 0;
+	int tfs = find_tracefs(b->tracefs, sizeof(b->tracefs)), legacy = tfs == 0;
 
 	if (legacy)
 		kp_remove_stale(b->tracefs);
 	else
-		ts_log(TS_LOG_WARN, "kprobe mode without tracefs: each return probe follows at "
-		       "most the kernel's default number of threads at once, and its misses "
-		       "show only as stash-stale, not in lost-events; mount tracefs on "
-		       "/sys/kernel/tracing");
+		/* A user without root (CAP_BPF+CAP_PERFMON) can mount nothing nor write there. */
+		ts_log(TS_LOG_WARN, "kprobe mode without tracefs (%s): each return probe follows "
+		       "at most the kernel's default number of threads at once, and its misses "
+		       "show only as stash-stale, not in lost-events; %s", errstr(-tfs),
+		       tfs == -EACCES || tfs == -EPERM ?
+		       "run collectd as root, which can write /sys/kernel/tracing/kprobe_events" :
+		       "mount tracefs on /sys/kernel/tracing");
 	bpf_object__for_each_program(prog, b->skel->obj) {
 		const char *sec = bpf_program__section_name(prog);
 		int ret = strncmp(sec, "kretprobe/", 10) == 0;
