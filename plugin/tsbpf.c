@@ -80,6 +80,7 @@ struct ts_bpf {
 	void *zeros;
 	int cg_fd;
 	size_t cg_changes;
+	int not_mode;		/* 1: try_mode failed where no other attach mode can do better */
 };
 
 /* What the running kernel offers, read from its BTF. */
@@ -98,6 +99,8 @@ struct kfeat {
 	/* struct sock_cgroup_data holds a cgroup pointer (5.15+, commit 8520e224f547) */
 	int sk_cgroup_ptr;
 	int trampolines;	/* BPF trampolines: ftrace direct calls in kallsyms */
+	/* The kernel's own BTF, which tp_btf/fentry attach through (a KernelBTF file is not) */
+	int own_btf;
 };
 
 static ts_log_fn log_fn;
@@ -337,6 +340,7 @@ static int read_kfeat(const char *path, int custom, struct kfeat *kf, char *err,
 		return -e;
 	}
 	memset(kf, 0, sizeof(*kf));
+	kf->own_btf = !custom || access(TS_DEFAULT_BTF_PATH, R_OK) == 0;
 	kf->has_tp = btf__find_by_name_kind(btf, "btf_trace_sock_send_length",
 					    BTF_KIND_TYPEDEF) > 0 &&
 		     btf__find_by_name_kind(btf, "btf_trace_sock_recv_length",
@@ -454,6 +458,14 @@ static const char *mode_blocked(enum ts_attach_mode m, const struct kfeat *kf, c
 {
 	int locked;
 
+	/*
+	 * libbpf applies btf_custom_path to CO-RE relocations only; the kernel resolves
+	 * tp_btf and fentry attach points in its own BTF (ESRCH without it).
+	 */
+	if ((m == TS_ATTACH_TRACEPOINT || m == TS_ATTACH_FENTRY) && !kf->own_btf)
+		return "the kernel exposes no BTF of its own at " TS_DEFAULT_BTF_PATH ", and its "
+		       "tracepoint and fentry programs attach through that (KernelBTF serves only "
+		       "AttachMode \"kprobe\")";
 	switch (m) {
 	case TS_ATTACH_TRACEPOINT:
 		if (kf->has_tp)
@@ -791,8 +803,17 @@ again:
 	err = fill_trie(skel->maps.subnets, c->prefixes, c->n_prefixes, why, len);
 	if (!err)
 		err = fill_trie(skel->maps.local_subnets, c->lprefixes, c->n_lprefixes, why, len);
-	if (err)
+	if (err) {
+		/* Every mode fills the same maps: trying the others would fail alike. */
+		size_t used = strlen(why);
+
+		b->not_mode = 1;
+		snprintf(why + used, len - used, err == -ENOMEM ?
+			 ": the kernel refused memory for the prefixes; raise collectd's memory "
+			 "cgroup limit (MemoryMax) or configure fewer prefixes" :
+			 ": the kernel refused the prefixes in every attach mode");
 		goto fail;
+	}
 	b->skel = skel;
 	err = m == TS_ATTACH_KPROBE ? kp_attach_all(b, why, len) : tcpsubnet_bpf__attach(skel);
 	if (err) {
@@ -998,10 +1019,15 @@ int ts_bpf_open(const struct ts_config *c, struct ts_bpf **out, char *err, size_
 	}
 	for (i = 0; i < n; i++) {
 		rc = try_mode(b, c, order[i], &kf, tried[i], sizeof(tried[i]));
-		if (rc == 0)
+		if (rc == 0 || b->not_mode)
 			break;
 		ts_log(TS_LOG_DEBUG, "attach mode %s: %s", ts_attach_mode_name(order[i]),
 		       tried[i]);
+	}
+	if (b->not_mode) {
+		snprintf(err, err_len, "%s", tried[i]);
+		free(b);
+		return rc;
 	}
 	if (i == n) {
 		if (c->attach_mode != TS_ATTACH_AUTO)

@@ -140,7 +140,7 @@ cp /sys/kernel/btf/vmlinux "$TS_TMP/vmlinux.btf"
 { cat "$TS_TMP/good"; echo "KernelBTF \"$TS_TMP/vmlinux.btf\""; } >"$TS_TMP/btf.copy"
 if echo "$impossible" | grep -q kprobe; then
 	fault "KernelBTF override while /sys/kernel/btf is hidden" "$TS_TMP/btf.copy" \
-		"~tcpsubnet plugin: no attach method works on this kernel: .*" \
+		"~tcpsubnet plugin: no attach method works on this kernel: .*the kernel exposes no BTF of its own at /sys/kernel/btf/vmlinux, and its tracepoint and fentry programs attach through that (KernelBTF serves only AttachMode \"kprobe\").*" \
 		$hide_btf 'mount -t tmpfs none /sys/kernel/btf && exec "$0" "$@"'
 else
 	works "KernelBTF override while /sys/kernel/btf is hidden" "$TS_TMP/btf.copy" \
@@ -148,13 +148,14 @@ else
 fi
 
 # ---- subnet map fill fails (what a memory cgroup limit does to the trie) ----
+# Not a property of the attach mode: auto stops at the first fill failure, says so.
 fault "subnet map update fails (ENOMEM at the 2nd prefix), AttachMode auto" "$TS_TMP/good" \
-	"~tcpsubnet plugin: no attach method works on this kernel: .*filling the subnets map failed at prefix 2001:db8:8138::/48 (Cannot allocate memory).*" \
+	"tcpsubnet plugin: filling the subnets map failed at prefix 2001:db8:8138::/48 (Cannot allocate memory): the kernel refused memory for the prefixes; raise collectd's memory cgroup limit (MemoryMax) or configure fewer prefixes" \
 	env LD_PRELOAD="$TS_FAULT_LIB" TS_FAULT_LPM_FAIL_AT=2
 { cat "$TS_TMP/good"; echo 'AttachMode "tracepoint"'; } >"$TS_TMP/fill.tp"
 if ! echo "$impossible" | grep -q tracepoint; then
 	fault "subnet map update fails (E2BIG at the 1st prefix), AttachMode tracepoint" "$TS_TMP/fill.tp" \
-		"tcpsubnet plugin: AttachMode \"tracepoint\" does not work on this kernel: filling the subnets map failed at prefix 198.19.138.0/24 (Argument list too long); use AttachMode \"auto\"" \
+		"tcpsubnet plugin: filling the subnets map failed at prefix 198.19.138.0/24 (Argument list too long): the kernel refused the prefixes in every attach mode" \
 		env LD_PRELOAD="$TS_FAULT_LIB" TS_FAULT_LPM_FAIL_AT=1:7
 fi
 
