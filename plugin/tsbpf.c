@@ -850,19 +850,27 @@ static int reader_fetch(struct ts_bpf *b, struct pcpu_reader *r, char *err, size
 		LIBBPF_OPTS(bpf_map_batch_opts, bo);
 		__u32 count = b->n_ids, next = 0;
 		int rc = bpf_map_lookup_batch(r->fd, NULL, &next, b->keys, r->values, &count, &bo);
+		int e = rc ? errno : 0;
 
 		/* The whole array fits one batch: ENOENT just says the walk is over. */
-		if ((rc == 0 || errno == ENOENT) && count == b->n_ids) {
+		if ((rc == 0 || e == ENOENT) && count == b->n_ids) {
 			for (__u32 i = 0; i < count; i++)
 				if (b->keys[i] != i)
 					goto per_key;
 			return 0;
 		}
+		/*
+		 * Only a kernel without batch operations (before 5.6: EINVAL) ends batching
+		 * for good; a transient failure (EIO, ENOMEM) reads key by key this once.
+		 */
+		if (e != EINVAL && e != ENOTSUP && e != EOPNOTSUPP && e != ENOENT && e != 0)
+			goto this_once;
 		ts_log(TS_LOG_DEBUG, "batch lookup unavailable (%s), reading key by key",
-		       errstr(errno));
+		       errstr(e));
 per_key:
 		r->batch = 0;
 	}
+this_once:
 	for (__u32 id = 0; id < b->n_ids; id++) {
 		if (bpf_map_lookup_elem(r->fd, &id, (char *)r->values + id * stride) != 0) {
 			snprintf(err, err_len, "reading counter slot %u failed (%s)", id,

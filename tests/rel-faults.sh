@@ -199,7 +199,8 @@ d=$TS_TMP/readfault
 : >"$TS_TMP/expect"
 rel_conf "$d" "$TS_TMP/good" 0.1
 flag=$TS_TMP/reads-fail
-rel_start "$d" env LD_PRELOAD="$TS_FAULT_LIB" TS_FAULT_READ_FILE="$flag"
+rel_start "$d" env LD_PRELOAD="$TS_FAULT_LIB" TS_FAULT_READ_FILE="$flag" \
+	TS_FAULT_COUNT_FILE="$TS_TMP/batch-reads"
 rel_wait_rows "$d/csv/tstest/tcpsubnet-srv/if_octets-*" 2 15 || rel_fail "read faults: no values"
 rel_pid "$d"
 traffic 300007 100003
@@ -214,8 +215,16 @@ load_before=$(rel_rows "$d/csv/tstest/load/load-*")
 rm -f "$flag"
 # collectd doubles a failing read's interval each time: recovery takes a few seconds.
 settle "$d" || rel_fail "read faults: no values after the fault ended"
+sleep 1
 load_after=$(rel_rows "$d/csv/tstest/load/load-*")
 rel_stop "$d"
+# Every value row comes from a read that tried the batch call first (counted by the
+# shim at exit): after a transient failure the plugin goes on using batch lookups.
+rows_total=$(rel_rows "$d/csv/tstest/tcpsubnet-srv/if_octets-*")
+batch_reads=$(sed -n 's/^reads //p' "$TS_TMP/batch-reads" 2>/dev/null)
+[ "${batch_reads:-0}" -ge "$rows_total" ] && [ "$rows_total" -gt $((rows_before + 2)) ] &&
+	rel_pass "read faults: batch lookups resumed after the fault ($batch_reads batch calls for $rows_total value rows)" ||
+	rel_fail "read faults: batch lookups did not resume: ${batch_reads:-none} batch calls for $rows_total value rows ($rows_before before the fault)"
 rel_errors "$d" | sort | uniq -c >"$TS_TMP/read-errors"
 n_err=$(awk '{ n += $1 } END { print n + 0 }' "$TS_TMP/read-errors")
 if [ "$(wc -l <"$TS_TMP/read-errors")" = 1 ] &&
