@@ -85,14 +85,23 @@ done
 # ---- every AttachMode loads the same socket accounting programs ----
 # (on this project's 6.18 host kprobes and fentry are unavailable in syscall mode)
 head -2 "$TS_TMP/flows" >"$TS_TMP/flows.2"
-for mode in tracepoint fentry kprobe; do
-	{ cat "$TS_TMP/conf"; echo "AttachMode \"$mode\""; } >"$TS_TMP/conf.m"
-	if TS_PROBE_ARGS="--read-every 10" ts_probe_flows x "$TS_TMP/conf.m" "$TS_TMP/flows.2" "$ns"; then
-		ts_check_exact "AttachMode $mode" a "$b" deep
+for mode in tracepoint fentry kprobe families-off; do
+	if [ $mode = families-off ]; then
+		# Bytes alone: no RTT, connection or retransmission values.
+		{ cat "$TS_TMP/conf"; printf 'RTT false\nConnections false\nRetransmits false\n'; } \
+			>"$TS_TMP/conf.m"
 	else
-		ts_fail "AttachMode $mode: ts-probe failed: $(cat "$TS_TMP/err")"
+		{ cat "$TS_TMP/conf"; echo "AttachMode \"$mode\""; } >"$TS_TMP/conf.m"
+	fi
+	if TS_PROBE_ARGS="--read-every 10" ts_probe_flows x "$TS_TMP/conf.m" "$TS_TMP/flows.2" "$ns"; then
+		ts_check_exact "$mode" a "$b" deep
+	else
+		ts_fail "$mode: ts-probe failed: $(cat "$TS_TMP/err")"
 	fi
 done
+grep -q "^a connections\|^a latency\|^a derive-retransmit" "$TS_TMP/got" &&
+	ts_fail "families-off: still reports them: $(cat "$TS_TMP/got")" ||
+	ts_pass "families-off: only bytes and health values"
 
 # ---- long-lived connections across many read cycles ----
 cat >"$TS_TMP/flows.stream" <<'FLOWS'
