@@ -8,6 +8,7 @@
 # - a connection opened before ts-probe started counts only what moved after;
 # - an open connection counts up to the last read; a reset with unsent data counts what
 #   was acknowledged and delivered;
+# - one socket disconnected and connected again, 60 times;
 # - many short connections in parallel with a read cycle every millisecond: totals
 #   exact, connections opened/closed exact, nothing lost;
 # - LocalSubnet pairs and port filters (tests/bpf-filters-pairs.sh in socket mode);
@@ -202,6 +203,35 @@ if TS_FLOW_TOOL=$top_builddir/tests/ts-stress TS_PROBE_ARGS="--read-every 1" \
 	ts_expect - derive-storage-failures 0
 else
 	ts_fail "ts-probe failed: $(cat "$TS_TMP/err")"
+fi
+
+# ---- one socket disconnected (tcp_disconnect() zeroes its totals) and reconnected ----
+rounds=30 bytes=30011
+cat >"$TS_TMP/run.rec" <<RUN
+#!/bin/sh
+ip netns exec $ns python3 "$top_srcdir/tests/ts-reconnect.py" 198.18.161.2 198.18.164.1 \
+	198.18.165.1 $rounds $bytes >"$TS_TMP/moved"
+RUN
+chmod +x "$TS_TMP/run.rec"
+label="reconnected socket"
+if "$TS_PROBE" "$TS_TMP/conf" --read-every 2 -- "$TS_TMP/run.rec" >"$TS_TMP/got" 2>"$TS_TMP/err"; then
+	line=$(cat "$TS_TMP/moved")
+	ra=$(ts_field "$line" a_tx) rb=$(ts_field "$line" b_tx)
+	# The client's socket: its bytes acknowledged, one receipt from each server per round.
+	ts_expect wide if_octets "$rounds $ra"
+	ts_expect deep if_octets "$rounds $rb"
+	# The servers' sockets received every byte; their receipts count once acknowledged,
+	# and the client resets each connection right after reading its receipt.
+	got=$(awk -v s="$b" '$1 == s && $2 == "if_octets" { print $3, $4 }' "$TS_TMP/got")
+	if [ "${got% *}" = $((ra + rb)) ] && [ "${got#* }" -le $((2 * rounds)) ]; then
+		ts_pass "$label: $b rx tx = $got (receipts acknowledged before the reset)"
+	else
+		ts_fail "$label: $b: want rx $((ra + rb)), tx at most $((2 * rounds)), got '$got'"
+	fi
+	ts_expect wide connections-closed "$rounds"
+	ts_check_lost "$label"
+else
+	ts_fail "$label: ts-probe failed: $(cat "$TS_TMP/err")"
 fi
 
 # ---- the real daemon: collectd with the csv writer, a connection open throughout ----
