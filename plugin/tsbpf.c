@@ -991,6 +991,7 @@ static int try_mode(struct ts_bpf *b, const struct ts_config *c, enum ts_attach_
 	 * the cgroup id (measured +44 ns per event without it at one prefix, +4 with it).
 	 */
 	bool sock = c->accounting == TS_ACCT_SOCKET, map_walk = true;
+	int walk_err = 0;
 	bool memo = m != TS_ATTACH_KPROBE && !sock &&
 		    (c->n_prefixes + c->n_lprefixes > TS_MEMO_MIN_PREFIXES ||
 		     ts_config_has_cgroups(c));
@@ -1045,15 +1046,17 @@ again:
 	if (err && sock && map_walk) {
 		/*
 		 * Seen on a 6.18 host: iter/bpf_sk_storage_map programs refused (EPERM) where
-		 * iter/tcp and iter/task_file load; walk every socket instead.
+		 * iter/tcp loads; walk every socket instead.
 		 */
-		ts_log(TS_LOG_INFO, "the kernel refused the walk of the socket storage (%s); the "
-		       "read cycle walks the TCP sockets of every network namespace found "
-		       "instead", errstr(err));
+		walk_err = err;
 		tcpsubnet_bpf__destroy(skel);
 		map_walk = false;
 		goto again;
 	}
+	if (!err && walk_err)
+		ts_log(TS_LOG_INFO, "the kernel refused the walk of the socket storage (%s); the "
+		       "read cycle walks the TCP sockets of every network namespace found "
+		       "instead", errstr(walk_err));
 	if (err && memo) {
 		/* Socket storage in tracing programs needs 5.11+: classify every event. */
 		ts_log(TS_LOG_INFO, "no per-socket memo in %s mode: this kernel refuses socket "
