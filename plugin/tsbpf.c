@@ -847,28 +847,59 @@ static int ino_seen(const ino_t *inos, size_t n, ino_t ino)
 	return 0;
 }
 
+/* Namespaces with accounts, tracked where the kernel refuses acct_walk (acct_ns map). */
+#define TS_ACCT_NS_MAX 4096
+
+/* Whether a namespace holds accounts (or may: all at start, or the map overflowed). */
+static int ns_wanted(struct ts_bpf *b, int all, ino_t ino)
+{
+	__u32 key = (__u32)ino;
+	__u8 v;
+
+	return all || b->skel->bss->acct_ns_full ||
+	       bpf_map_lookup_elem(bpf_map__fd(b->skel->maps.acct_ns), &key, &v) == 0;
+}
+
+/* Forgets namespaces that are gone (their inode numbers may come back: harmless). */
+static void ns_prune(struct ts_bpf *b, const ino_t *inos, size_t n)
+{
+	int fd = bpf_map__fd(b->skel->maps.acct_ns);
+	__u32 key, next, gone[64];
+	int n_gone = 0, more;
+
+	more = bpf_map_get_next_key(fd, NULL, &next) == 0;
+	while (more && n_gone < 64) {
+		key = next;
+		more = bpf_map_get_next_key(fd, &key, &next) == 0;
+		if (!ino_seen(inos, n, key))
+			gone[n_gone++] = key;
+	}
+	for (int i = 0; i < n_gone; i++)
+		bpf_map_delete_elem(fd, &gone[i]);
+}
+
 /*
- * Runs acct_visit_tcp in every network namespace this process can find: its own, each
+ * Runs acct_visit_tcp in the network namespaces this process can find: its own, each
  * process's (/proc/PID/ns/net) and each named one (/run/netns); a namespace that no
- * process is in and nothing names is not found. Entering another namespace needs
+ * process is in and nothing names is not found. all: in every one (at start), else
+ * only in those where accounts were created. Entering another namespace needs
  * CAP_SYS_ADMIN: without it only this one is walked, said once.
  */
-static int acct_visit_all(struct ts_bpf *b, char *why, size_t len)
+static int acct_visit_all(struct ts_bpf *b, int all, char *why, size_t len)
 {
 	static const char *const dirs[] = { "/proc", "/run/netns" };
 	struct stat st;
 	ino_t *inos = NULL;
-	size_t n = 0, cap = 0;
-	int rc, denied = 0;
+	size_t n = 0, cap = 64;
+	int rc = 0, denied = 0, complete = 1;
 
-	/* Entering namespaces once denied, the rest are only told apart (no entry). */
-	rc = iter_run(b->acct_visit, "walk of this namespace's connections", why, len);
-	if (rc || stat("/proc/self/ns/net", &st) != 0)
-		return rc;
-	cap = 64;
+	if (stat("/proc/self/ns/net", &st) != 0 || ns_wanted(b, all, st.st_ino))
+		rc = iter_run(b->acct_visit, "walk of this namespace's connections", why, len);
 	inos = malloc(cap * sizeof(*inos));
-	if (inos == NULL)
-		return 0;
+	if (rc || inos == NULL) {
+		free(inos);
+		return rc;
+	}
 	inos[n++] = st.st_ino;
 	for (size_t d = 0; d < 2; d++) {
 		DIR *dir = opendir(dirs[d]);
@@ -885,8 +916,10 @@ static int acct_visit_all(struct ts_bpf *b, char *why, size_t len)
 			snprintf(path, sizeof(path), d == 0 ? "/proc/%s/ns/net" : "/run/netns/%s",
 				 e->d_name);
 			if (stat(path, &st) != 0) {
-				if (errno == EACCES || errno == EPERM)
+				if (errno == EACCES || errno == EPERM) {
+					complete = 0;
 					acct_ns_denied(b, path, errstr(errno));
+				}
 				continue;
 			}
 			if (ino_seen(inos, n, st.st_ino))
@@ -894,13 +927,17 @@ static int acct_visit_all(struct ts_bpf *b, char *why, size_t len)
 			if (n == cap) {
 				ino_t *more = realloc(inos, 2 * cap * sizeof(*inos));
 
-				if (!more)
+				if (!more) {
+					complete = 0;
 					break;
+				}
 				inos = more;
 				cap *= 2;
 			}
 			inos[n++] = st.st_ino;
-			if (denied || (v.ns_fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
+			/* Once entering was denied, the rest are only told apart. */
+			if (denied || !ns_wanted(b, all, st.st_ino) ||
+			    (v.ns_fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
 				continue;
 			if (pthread_create(&t, NULL, ns_visit_thread, &v) == 0)
 				pthread_join(t, NULL);
@@ -915,6 +952,8 @@ static int acct_visit_all(struct ts_bpf *b, char *why, size_t len)
 		if (dir)
 			closedir(dir);
 	}
+	if (complete && !b->acct_walk)
+		ns_prune(b, inos, n);
 	free(inos);
 	return 0;
 }
@@ -924,7 +963,7 @@ static int acct_run(struct ts_bpf *b, char *why, size_t len)
 {
 	if (b->acct_walk)
 		return iter_run(b->acct_walk, "socket walk", why, len);
-	return acct_visit_all(b, why, len);
+	return acct_visit_all(b, 0, why, len);
 }
 
 /*
@@ -964,7 +1003,7 @@ static int acct_attach(struct ts_bpf *b, char *why, size_t len)
 	}
 	b->acct_on = 1;
 	skel->bss->acct_adopting = true;
-	rc = acct_visit_all(b, why, len);
+	rc = acct_visit_all(b, 1, why, len);
 	skel->bss->acct_adopting = false;
 	return rc;
 }
@@ -1025,6 +1064,8 @@ again:
 	skel->rodata->acct_conns = c->connections;
 	skel->rodata->acct_retrans = c->retransmits;
 	skel->rodata->acct_rtt = c->rtt;
+	skel->rodata->acct_track_ns = sock && !map_walk;
+	bpf_map__set_max_entries(skel->maps.acct_ns, sock && !map_walk ? TS_ACCT_NS_MAX : 1);
 	memcpy((void *)skel->rodata->lport_bits, c->lport_bits, sizeof(c->lport_bits));
 	memcpy((void *)skel->rodata->rport_bits, c->rport_bits, sizeof(c->rport_bits));
 	bpf_map__set_max_entries(skel->maps.subnets, c->n_prefixes ? (__u32)c->n_prefixes : 1);
