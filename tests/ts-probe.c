@@ -6,7 +6,11 @@
  * line: "instance type[-type_instance] value [value]" (if_octets: "instance if_octets rx
  * tx"). RTT figures cover the whole run as one interval.
  *
- *   ts-probe CONFIG-FILE [-- COMMAND ARGS...]
+ *   ts-probe CONFIG-FILE [--read-every MS] [-- COMMAND ARGS...]
+ *
+ * --read-every runs a read cycle (ts_bpf_read) every MS milliseconds while the command
+ * runs, as collectd's read interval would; their figures are dropped, the final read is
+ * printed, and the number of cycles goes to stderr ("[info] ts-probe: N read cycles").
  */
 #include <errno.h>
 #include <stdio.h>
@@ -71,10 +75,15 @@ int main(int argc, char **argv)
 	struct ts_bpf *bpf;
 	struct ts_health health;
 	char err[1024], *text;
-	int status = 0;
+	int status = 0, every_ms = 0, cmd = 3;
+	unsigned long cycles = 0;
 
-	if (argc < 2 || (argc > 2 && strcmp(argv[2], "--") != 0)) {
-		fprintf(stderr, "usage: ts-probe CONFIG-FILE [-- COMMAND ARGS...]\n");
+	if (argc > 3 && strcmp(argv[2], "--read-every") == 0) {
+		every_ms = atoi(argv[3]);
+		cmd += 2;
+	}
+	if (argc < 2 || (argc > cmd - 1 && strcmp(argv[cmd - 1], "--") != 0) || every_ms < 0) {
+		fprintf(stderr, "usage: ts-probe CONFIG-FILE [--read-every MS] [-- COMMAND ARGS...]\n");
 		return 2;
 	}
 	text = cfgtext_read_file(argv[1]);
@@ -101,27 +110,39 @@ int main(int argc, char **argv)
 	fprintf(stderr, "[info] tcpsubnet plugin: attach mode %s\n", ts_bpf_choice(bpf));
 	t0 = now_s();
 
-	if (argc > 3) {
-		pid_t pid = fork();
-
-		if (pid == 0) {
-			execvp(argv[3], &argv[3]);
-			fprintf(stderr, "ts-probe: cannot run %s: %s\n", argv[3], strerror(errno));
-			_exit(127);
-		}
-		if (pid < 0 || waitpid(pid, &status, 0) < 0) {
-			fprintf(stderr, "ts-probe: cannot run %s: %s\n", argv[3], strerror(errno));
-			return 4;
-		}
-	}
-
 	n = ts_config_index_count(&conf);
 	totals = calloc(n, sizeof(*totals));
 	rtt_now = calloc(n, sizeof(*rtt_now));
 	rtt_prev = calloc(n, sizeof(*rtt_prev));
-	if (!totals || !rtt_now || !rtt_prev ||
-	    ts_bpf_read(bpf, totals, rtt_now, err, sizeof(err)) != 0) {
-		fprintf(stderr, "ts-probe: %s\n", totals && rtt_now && rtt_prev ? err : "no memory");
+	if (!totals || !rtt_now || !rtt_prev) {
+		fprintf(stderr, "ts-probe: no memory\n");
+		return 4;
+	}
+	if (argc > cmd) {
+		pid_t pid = fork(), w;
+
+		if (pid == 0) {
+			execvp(argv[cmd], &argv[cmd]);
+			fprintf(stderr, "ts-probe: cannot run %s: %s\n", argv[cmd], strerror(errno));
+			_exit(127);
+		}
+		while (pid > 0 && (w = waitpid(pid, &status, every_ms ? WNOHANG : 0)) == 0) {
+			usleep((useconds_t)every_ms * 1000);
+			if (ts_bpf_read(bpf, totals, rtt_now, err, sizeof(err)) != 0) {
+				fprintf(stderr, "ts-probe: read cycle: %s\n", err);
+				return 4;
+			}
+			cycles++;
+		}
+		if (pid < 0 || w < 0) {
+			fprintf(stderr, "ts-probe: cannot run %s: %s\n", argv[cmd], strerror(errno));
+			return 4;
+		}
+	}
+	if (every_ms)
+		fprintf(stderr, "[info] ts-probe: %lu read cycles\n", cycles);
+	if (ts_bpf_read(bpf, totals, rtt_now, err, sizeof(err)) != 0) {
+		fprintf(stderr, "ts-probe: %s\n", err);
 		return 4;
 	}
 	ts_values_emit_cg(&conf, ts_bpf_cgview(bpf), totals, rtt_now, rtt_prev, now_s() - t0,
