@@ -7,6 +7,15 @@
  * tx"). RTT figures cover the whole run as one interval.
  *
  *   ts-probe CONFIG-FILE [-- COMMAND ARGS...]
+ *
+ * Environment (tests only):
+ *   TS_PROBE_CYCLE_MS=N     while the command runs, a read cycle every N ms as collectd
+ *                           would run it (counters, health values with kprobe mode's
+ *                           stash sweep, the one warning), nothing printed but the warning
+ *   TS_PROBE_MAXACTIVE=N, TS_PROBE_STASH=N   kprobe mode with N return-probe instances
+ *                           per kretprobe and a stash of N threads instead of the real
+ *                           limits (ts_bpf_test_limits), to provoke missed returns and a
+ *                           full stash with a few threads (tests/qemu-guest.sh, stash)
  */
 #include <errno.h>
 #include <stdio.h>
@@ -35,6 +44,27 @@ static void print_value(void *ctx, const struct ts_value *v)
 			printf(" %.9g", v->g);
 	}
 	printf("\n");
+}
+
+static unsigned env_uint(const char *name)
+{
+	const char *v = getenv(name);
+
+	return v ? (unsigned)strtoul(v, NULL, 10) : 0;
+}
+
+/* What collectd's read callback does each interval, without dispatching. */
+static void read_cycle(struct ts_bpf *bpf, struct ts_counters *totals, struct ts_hist *rtt,
+		       struct ts_health *health, int *warned)
+{
+	char err[1024], warning[400];
+
+	if (ts_bpf_read(bpf, totals, rtt, err, sizeof(err)) != 0)
+		fprintf(stderr, "ts-probe: %s\n", err);
+	ts_bpf_health(bpf, health);
+	if (ts_values_health_warning(health, ts_bpf_choice(bpf), warned, warning,
+				     sizeof(warning)))
+		fprintf(stderr, "[warning] tcpsubnet plugin: %s\n", warning);
 }
 
 static double now_s(void)
@@ -71,7 +101,8 @@ int main(int argc, char **argv)
 	struct ts_bpf *bpf;
 	struct ts_health health;
 	char err[1024], *text;
-	int status = 0;
+	int status = 0, warned = 0;
+	unsigned cycle_ms = env_uint("TS_PROBE_CYCLE_MS");
 
 	if (argc < 2 || (argc > 2 && strcmp(argv[2], "--") != 0)) {
 		fprintf(stderr, "usage: ts-probe CONFIG-FILE [-- COMMAND ARGS...]\n");
@@ -94,6 +125,7 @@ int main(int argc, char **argv)
 	cfgtext_free(root);
 
 	ts_bpf_set_log(print_log);
+	ts_bpf_test_limits(env_uint("TS_PROBE_MAXACTIVE"), env_uint("TS_PROBE_STASH"));
 	if (ts_bpf_open(&conf, &bpf, err, sizeof(err)) != 0) {
 		fprintf(stderr, "tcpsubnet plugin: %s\n", err);
 		return 3;
@@ -101,32 +133,39 @@ int main(int argc, char **argv)
 	fprintf(stderr, "[info] tcpsubnet plugin: attach mode %s\n", ts_bpf_choice(bpf));
 	t0 = now_s();
 
+	n = ts_config_index_count(&conf);
+	totals = calloc(n, sizeof(*totals));
+	rtt_now = calloc(n, sizeof(*rtt_now));
+	rtt_prev = calloc(n, sizeof(*rtt_prev));
+	if (!totals || !rtt_now || !rtt_prev) {
+		fprintf(stderr, "ts-probe: no memory\n");
+		return 4;
+	}
 	if (argc > 3) {
-		pid_t pid = fork();
+		pid_t pid = fork(), done = 0;
 
 		if (pid == 0) {
 			execvp(argv[3], &argv[3]);
 			fprintf(stderr, "ts-probe: cannot run %s: %s\n", argv[3], strerror(errno));
 			_exit(127);
 		}
-		if (pid < 0 || waitpid(pid, &status, 0) < 0) {
+		while (pid > 0 && cycle_ms > 0 && (done = waitpid(pid, &status, WNOHANG)) == 0) {
+			usleep(cycle_ms * 1000);
+			read_cycle(bpf, totals, rtt_now, &health, &warned);
+		}
+		if (pid < 0 || (done == 0 && waitpid(pid, &status, 0) < 0)) {
 			fprintf(stderr, "ts-probe: cannot run %s: %s\n", argv[3], strerror(errno));
 			return 4;
 		}
 	}
 
-	n = ts_config_index_count(&conf);
-	totals = calloc(n, sizeof(*totals));
-	rtt_now = calloc(n, sizeof(*rtt_now));
-	rtt_prev = calloc(n, sizeof(*rtt_prev));
-	if (!totals || !rtt_now || !rtt_prev ||
-	    ts_bpf_read(bpf, totals, rtt_now, err, sizeof(err)) != 0) {
-		fprintf(stderr, "ts-probe: %s\n", totals && rtt_now && rtt_prev ? err : "no memory");
+	if (ts_bpf_read(bpf, totals, rtt_now, err, sizeof(err)) != 0) {
+		fprintf(stderr, "ts-probe: %s\n", err);
 		return 4;
 	}
 	ts_values_emit_cg(&conf, ts_bpf_cgview(bpf), totals, rtt_now, rtt_prev, now_s() - t0,
 			  print_value, NULL);
-	ts_bpf_health(bpf, &health);
+	read_cycle(bpf, totals, rtt_now, &health, &warned);
 	ts_values_emit_health(&health, print_value, NULL);
 	free(rtt_now);
 	free(rtt_prev);
