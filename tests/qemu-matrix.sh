@@ -10,7 +10,8 @@
 # (bytes, rtt, connections, retransmits) and two whole-run checks, stress (8 concurrent
 # small-write client/server pairs on 2 vCPUs: exact bytes and connections, and the
 # plugin's lost-events) and rawsock (a raw TCP socket reading packet copies adds
-# nothing). This proves the fentry and kprobe paths, which the host (BTF tracepoints
+# nothing), and in kprobe mode the stash check (missed return probes and a full stash are
+# counted, then swept, and a following flow is exact). This proves the fentry and kprobe paths, which the host (BTF tracepoints
 # only) cannot run, on preemption models and lockdown modes the host does not have.
 # Prints the matrix kernel x boot arguments x attach mode x column, the total time, and
 # leaves a copy in tests/qemu-matrix.txt of the build tree (scripts/kernel-matrix puts
@@ -345,7 +346,8 @@ done
 	echo "against the test traffic, n/a = not checked (family not in the plugin yet, or mode refused);"
 	echo "stress: pass = exact under 8 concurrent pairs and lost-events 0, lossy:N = a forced mode"
 	echo "known to lose events here reported N lost events and warned; rawsock: pass = a raw TCP"
-	echo "socket read packet copies and the plugin counted none of it"
+	echo "socket read packet copies and the plugin counted none of it; stash (kprobe only): missed"
+	echo "returns and a full stash counted and warned once, then swept and a flow exact"
 	echo "whole matrix: $(($(date +%s) - t_start)) s"
 } >"$TS_TMP/matrix.txt"
 echo
