@@ -80,6 +80,7 @@ struct ts_bpf {
 	void *zeros;
 	int cg_fd;
 	size_t cg_changes;
+	int not_mode;		/* 1: try_mode failed where no other attach mode can do better */
 };
 
 /* What the running kernel offers, read from its BTF. */
@@ -98,6 +99,8 @@ struct kfeat {
 	/* struct sock_cgroup_data holds a cgroup pointer (5.15+, commit 8520e224f547) */
 	int sk_cgroup_ptr;
 	int trampolines;	/* BPF trampolines: ftrace direct calls in kallsyms */
+	/* The kernel's own BTF, which tp_btf/fentry attach through (a KernelBTF file is not) */
+	int own_btf;
 };
 
 static ts_log_fn log_fn;
@@ -337,6 +340,7 @@ static int read_kfeat(const char *path, int custom, struct kfeat *kf, char *err,
 		return -e;
 	}
 	memset(kf, 0, sizeof(*kf));
+	kf->own_btf = !custom || access(TS_DEFAULT_BTF_PATH, R_OK) == 0;
 	kf->has_tp = btf__find_by_name_kind(btf, "btf_trace_sock_send_length",
 					    BTF_KIND_TYPEDEF) > 0 &&
 		     btf__find_by_name_kind(btf, "btf_trace_sock_recv_length",
@@ -456,6 +460,14 @@ static const char *mode_blocked(enum ts_attach_mode m, const struct kfeat *kf, c
 {
 	int locked;
 
+	/*
+	 * libbpf applies btf_custom_path to CO-RE relocations only; the kernel resolves
+	 * tp_btf and fentry attach points in its own BTF (ESRCH without it).
+	 */
+	if ((m == TS_ATTACH_TRACEPOINT || m == TS_ATTACH_FENTRY) && !kf->own_btf)
+		return "the kernel exposes no BTF of its own at " TS_DEFAULT_BTF_PATH ", and its "
+		       "tracepoint and fentry programs attach through that (KernelBTF serves only "
+		       "AttachMode \"kprobe\")";
 	switch (m) {
 	case TS_ATTACH_TRACEPOINT:
 		if (kf->has_tp)
@@ -647,15 +659,18 @@ static int kp_attach_legacy(struct ts_bpf *b, struct bpf_program *prog, const ch
 static int kp_attach_all(struct ts_bpf *b, char *why, size_t len)
 {
 	struct bpf_program *prog;
-	int legacy = find_tracefs(b->tracefs, sizeof(b->tracefs)) == 0;
+	int tfs = find_tracefs(b->tracefs, sizeof(b->tracefs)), legacy = tfs == 0;
 
 	if (legacy)
 		kp_remove_stale(b->tracefs);
 	else
-		ts_log(TS_LOG_WARN, "kprobe mode without tracefs: each return probe follows at "
-		       "most the kernel's default number of threads at once, and its misses "
-		       "show only as stash-stale, not in lost-events; mount tracefs on "
-		       "/sys/kernel/tracing");
+		/* A user without root (CAP_BPF+CAP_PERFMON) can mount nothing nor write there. */
+		ts_log(TS_LOG_WARN, "kprobe mode without tracefs (%s): each return probe follows "
+		       "at most the kernel's default number of threads at once, and its misses "
+		       "show only as stash-stale, not in lost-events; %s", errstr(-tfs),
+		       tfs == -EACCES || tfs == -EPERM ?
+		       "run collectd as root, which can write /sys/kernel/tracing/kprobe_events" :
+		       "mount tracefs on /sys/kernel/tracing");
 	bpf_object__for_each_program(prog, b->skel->obj) {
 		const char *sec = bpf_program__section_name(prog);
 		int ret = strncmp(sec, "kretprobe/", 10) == 0;
@@ -800,8 +815,17 @@ again:
 	err = fill_trie(skel->maps.subnets, c->prefixes, c->n_prefixes, why, len);
 	if (!err)
 		err = fill_trie(skel->maps.local_subnets, c->lprefixes, c->n_lprefixes, why, len);
-	if (err)
+	if (err) {
+		/* Every mode fills the same maps: trying the others would fail alike. */
+		size_t used = strlen(why);
+
+		b->not_mode = 1;
+		snprintf(why + used, len - used, err == -ENOMEM ?
+			 ": the kernel refused memory for the prefixes; raise collectd's memory "
+			 "cgroup limit (MemoryMax) or configure fewer prefixes" :
+			 ": the kernel refused the prefixes in every attach mode");
 		goto fail;
+	}
 	b->skel = skel;
 	err = m == TS_ATTACH_KPROBE ? kp_attach_all(b, why, len) : tcpsubnet_bpf__attach(skel);
 	if (err) {
@@ -838,19 +862,27 @@ static int reader_fetch(struct ts_bpf *b, struct pcpu_reader *r, char *err, size
 		LIBBPF_OPTS(bpf_map_batch_opts, bo);
 		__u32 count = b->n_ids, next = 0;
 		int rc = bpf_map_lookup_batch(r->fd, NULL, &next, b->keys, r->values, &count, &bo);
+		int e = rc ? errno : 0;
 
 		/* The whole array fits one batch: ENOENT just says the walk is over. */
-		if ((rc == 0 || errno == ENOENT) && count == b->n_ids) {
+		if ((rc == 0 || e == ENOENT) && count == b->n_ids) {
 			for (__u32 i = 0; i < count; i++)
 				if (b->keys[i] != i)
 					goto per_key;
 			return 0;
 		}
+		/*
+		 * Only a kernel without batch operations (before 5.6: EINVAL) ends batching
+		 * for good; a transient failure (EIO, ENOMEM) reads key by key this once.
+		 */
+		if (e != EINVAL && e != ENOTSUP && e != EOPNOTSUPP && e != ENOENT && e != 0)
+			goto this_once;
 		ts_log(TS_LOG_DEBUG, "batch lookup unavailable (%s), reading key by key",
-		       errstr(errno));
+		       errstr(e));
 per_key:
 		r->batch = 0;
 	}
+this_once:
 	for (__u32 id = 0; id < b->n_ids; id++) {
 		if (bpf_map_lookup_elem(r->fd, &id, (char *)r->values + id * stride) != 0) {
 			snprintf(err, err_len, "reading counter slot %u failed (%s)", id,
@@ -1007,10 +1039,15 @@ int ts_bpf_open(const struct ts_config *c, struct ts_bpf **out, char *err, size_
 	}
 	for (i = 0; i < n; i++) {
 		rc = try_mode(b, c, order[i], &kf, tried[i], sizeof(tried[i]));
-		if (rc == 0)
+		if (rc == 0 || b->not_mode)
 			break;
 		ts_log(TS_LOG_DEBUG, "attach mode %s: %s", ts_attach_mode_name(order[i]),
 		       tried[i]);
+	}
+	if (b->not_mode) {
+		snprintf(err, err_len, "%s", tried[i]);
+		free(b);
+		return rc;
 	}
 	if (i == n) {
 		if (c->attach_mode != TS_ATTACH_AUTO)
