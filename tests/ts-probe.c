@@ -153,7 +153,7 @@ int main(int argc, char **argv)
 			usleep(cycle_ms * 1000);
 			read_cycle(bpf, totals, rtt_now, &health, &warned);
 		}
-		if (pid < 0 || (done == 0 && waitpid(pid, &status, 0) < 0)) {
+		if (pid < 0 || done < 0 || (done == 0 && waitpid(pid, &status, 0) < 0)) {
 			fprintf(stderr, "ts-probe: cannot run %s: %s\n", argv[3], strerror(errno));
 			return 4;
 		}
