@@ -53,18 +53,26 @@ static unsigned env_uint(const char *name)
 	return v ? (unsigned)strtoul(v, NULL, 10) : 0;
 }
 
-/* What collectd's read callback does each interval, without dispatching. */
-static void read_cycle(struct ts_bpf *bpf, struct ts_counters *totals, struct ts_hist *rtt,
-		       struct ts_health *health, int *warned)
+/* The health values with kprobe mode's stash sweep, and the one warning, as the plugin. */
+static void health_check(struct ts_bpf *bpf, struct ts_health *health, int *warned)
 {
-	char err[1024], warning[400];
+	char warning[400];
 
-	if (ts_bpf_read(bpf, totals, rtt, err, sizeof(err)) != 0)
-		fprintf(stderr, "ts-probe: %s\n", err);
 	ts_bpf_health(bpf, health);
 	if (ts_values_health_warning(health, ts_bpf_choice(bpf), warned, warning,
 				     sizeof(warning)))
 		fprintf(stderr, "[warning] tcpsubnet plugin: %s\n", warning);
+}
+
+/* What collectd's read callback does each interval, without dispatching. */
+static void read_cycle(struct ts_bpf *bpf, struct ts_counters *totals, struct ts_hist *rtt,
+		       struct ts_health *health, int *warned)
+{
+	char err[1024];
+
+	if (ts_bpf_read(bpf, totals, rtt, err, sizeof(err)) != 0)
+		fprintf(stderr, "ts-probe: %s\n", err);
+	health_check(bpf, health, warned);
 }
 
 static double now_s(void)
@@ -165,7 +173,7 @@ int main(int argc, char **argv)
 	}
 	ts_values_emit_cg(&conf, ts_bpf_cgview(bpf), totals, rtt_now, rtt_prev, now_s() - t0,
 			  print_value, NULL);
-	read_cycle(bpf, totals, rtt_now, &health, &warned);
+	health_check(bpf, &health, &warned);
 	ts_values_emit_health(&health, print_value, NULL);
 	free(rtt_now);
 	free(rtt_prev);
