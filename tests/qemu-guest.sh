@@ -621,9 +621,10 @@ check_family_cgroups() {
 # stash: kprobe mode's per-thread stash when return probes are missed and it overflows,
 # and its recovery (docs/DESIGN.md, "What is exact where"); other modes keep no stash
 # (n/a). The plugin's loader, ts-probe, runs a read cycle every 500 ms as collectd would
-# (with the stash sweep and the one warning), with test-only limits (TS_PROBE_MAXACTIVE,
-# TS_PROBE_STASH): STASH_MA return-probe instance per kretprobe and a stash of STASH_S
-# threads, instead of 4096 and 16384, which would take thousands of threads here.
+# (--read-every: with the stash sweep and the one warning), with test-only limits
+# (TS_PROBE_MAXACTIVE, TS_PROBE_STASH): STASH_MA return-probe instance per kretprobe and
+# a stash of STASH_S threads, instead of 4096 and 16384, which would take thousands of
+# threads here.
 #   1. ts-blockers block: STASH_N threads blocked in recv() at once (subnet kb), then
 #      released and gone: STASH_N - STASH_MA returns are missed, STASH_N - STASH_S calls
 #      find the stash full and STASH_S - STASH_MA entries stay behind, of threads whose
@@ -666,8 +667,8 @@ echo "entries-before-flow=\$(entries) missed-before-flow=\$(missed)"
 echo "entries-after-flow=\$(entries) missed-after-flow=\$(missed)"
 EOF
 	chmod +x "$TS_TMP/stash.sh"
-	if ! TS_PROBE_CYCLE_MS=500 TS_PROBE_MAXACTIVE=$STASH_MA TS_PROBE_STASH=$STASH_S \
-		"$TS_PROBE" "$TS_TMP/stash.conf" -- "$TS_TMP/stash.sh" >"$TS_TMP/stash.out" 2>"$TS_TMP/stash.err"; then
+	if ! TS_PROBE_MAXACTIVE=$STASH_MA TS_PROBE_STASH=$STASH_S "$TS_PROBE" "$TS_TMP/stash.conf" \
+		--read-every 500 -- "$TS_TMP/stash.sh" >"$TS_TMP/stash.out" 2>"$TS_TMP/stash.err"; then
 		st=FAIL why="ts-probe failed: $(tail -n 3 "$TS_TMP/stash.err" | tr '\n' '|')"
 		return
 	fi

@@ -6,16 +6,18 @@
  * line: "instance type[-type_instance] value [value]" (if_octets: "instance if_octets rx
  * tx"). RTT figures cover the whole run as one interval.
  *
- *   ts-probe CONFIG-FILE [-- COMMAND ARGS...]
+ *   ts-probe CONFIG-FILE [--read-every MS] [-- COMMAND ARGS...]
  *
- * Environment (tests only):
- *   TS_PROBE_CYCLE_MS=N     while the command runs, a read cycle every N ms as collectd
- *                           would run it (counters, health values with kprobe mode's
- *                           stash sweep, the one warning), nothing printed but the warning
- *   TS_PROBE_MAXACTIVE=N, TS_PROBE_STASH=N   kprobe mode with N return-probe instances
- *                           per kretprobe and a stash of N threads instead of the real
- *                           limits (ts_bpf_test_limits), to provoke missed returns and a
- *                           full stash with a few threads (tests/qemu-guest.sh, stash)
+ * --read-every runs a read cycle every MS milliseconds while the command runs, as
+ * collectd's read interval would: the counters (ts_bpf_read), the health values with
+ * kprobe mode's stash sweep and the one warning ("[warning] tcpsubnet plugin: ..."); their
+ * figures are dropped, the final read is printed, and the number of cycles goes to
+ * stderr ("[info] ts-probe: N read cycles").
+ *
+ * Environment (tests only): TS_PROBE_MAXACTIVE=N, TS_PROBE_STASH=N: kprobe mode with N
+ * return-probe instances per kretprobe and a stash of N threads instead of the real
+ * limits (ts_bpf_test_limits), to provoke missed returns and a full stash with a few
+ * threads (tests/qemu-guest.sh, stash).
  */
 #include <errno.h>
 #include <stdio.h>
@@ -64,17 +66,6 @@ static void health_check(struct ts_bpf *bpf, struct ts_health *health, int *warn
 		fprintf(stderr, "[warning] tcpsubnet plugin: %s\n", warning);
 }
 
-/* What collectd's read callback does each interval, without dispatching. */
-static void read_cycle(struct ts_bpf *bpf, struct ts_counters *totals, struct ts_hist *rtt,
-		       struct ts_health *health, int *warned)
-{
-	char err[1024];
-
-	if (ts_bpf_read(bpf, totals, rtt, err, sizeof(err)) != 0)
-		fprintf(stderr, "ts-probe: %s\n", err);
-	health_check(bpf, health, warned);
-}
-
 static double now_s(void)
 {
 	struct timespec ts;
@@ -109,11 +100,15 @@ int main(int argc, char **argv)
 	struct ts_bpf *bpf;
 	struct ts_health health;
 	char err[1024], *text;
-	int status = 0, warned = 0;
-	unsigned cycle_ms = env_uint("TS_PROBE_CYCLE_MS");
+	int status = 0, every_ms = 0, cmd = 3, warned = 0;
+	unsigned long cycles = 0;
 
-	if (argc < 2 || (argc > 2 && strcmp(argv[2], "--") != 0)) {
-		fprintf(stderr, "usage: ts-probe CONFIG-FILE [-- COMMAND ARGS...]\n");
+	if (argc > 3 && strcmp(argv[2], "--read-every") == 0) {
+		every_ms = atoi(argv[3]);
+		cmd += 2;
+	}
+	if (argc < 2 || (argc > cmd - 1 && strcmp(argv[cmd - 1], "--") != 0) || every_ms < 0) {
+		fprintf(stderr, "usage: ts-probe CONFIG-FILE [--read-every MS] [-- COMMAND ARGS...]\n");
 		return 2;
 	}
 	text = cfgtext_read_file(argv[1]);
@@ -149,24 +144,30 @@ int main(int argc, char **argv)
 		fprintf(stderr, "ts-probe: no memory\n");
 		return 4;
 	}
-	if (argc > 3) {
-		pid_t pid = fork(), done = 0;
+	if (argc > cmd) {
+		pid_t pid = fork(), w;
 
 		if (pid == 0) {
-			execvp(argv[3], &argv[3]);
-			fprintf(stderr, "ts-probe: cannot run %s: %s\n", argv[3], strerror(errno));
+			execvp(argv[cmd], &argv[cmd]);
+			fprintf(stderr, "ts-probe: cannot run %s: %s\n", argv[cmd], strerror(errno));
 			_exit(127);
 		}
-		while (pid > 0 && cycle_ms > 0 && (done = waitpid(pid, &status, WNOHANG)) == 0) {
-			usleep(cycle_ms * 1000);
-			read_cycle(bpf, totals, rtt_now, &health, &warned);
+		while (pid > 0 && (w = waitpid(pid, &status, every_ms ? WNOHANG : 0)) == 0) {
+			usleep((useconds_t)every_ms * 1000);
+			if (ts_bpf_read(bpf, totals, rtt_now, err, sizeof(err)) != 0) {
+				fprintf(stderr, "ts-probe: read cycle: %s\n", err);
+				return 4;
+			}
+			health_check(bpf, &health, &warned);
+			cycles++;
 		}
-		if (pid < 0 || done < 0 || (done == 0 && waitpid(pid, &status, 0) < 0)) {
-			fprintf(stderr, "ts-probe: cannot run %s: %s\n", argv[3], strerror(errno));
+		if (pid < 0 || w < 0) {
+			fprintf(stderr, "ts-probe: cannot run %s: %s\n", argv[cmd], strerror(errno));
 			return 4;
 		}
 	}
-
+	if (every_ms)
+		fprintf(stderr, "[info] ts-probe: %lu read cycles\n", cycles);
 	if (ts_bpf_read(bpf, totals, rtt_now, err, sizeof(err)) != 0) {
 		fprintf(stderr, "ts-probe: %s\n", err);
 		return 4;
