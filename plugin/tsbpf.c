@@ -466,8 +466,10 @@ static const struct {
 	{ "kp_recvmsg_nb", M_KP, FAM_BYTES, C_NB },
 	{ "krp_recvmsg", M_KP, FAM_BYTES, C_ALWAYS },
 	{ "raw_rtt", M_KP, FAM_RTT, C_ALWAYS },
+	{ "raw_rtt_owned", M_KP, FAM_RTT, C_ALWAYS },
 	/* raw_tp: kernels without trampolines (kprobe mode) may lack tp_btf. */
 	{ "raw_state", M_KP, FAM_CONN, C_ALWAYS },
+	{ "raw_state_owned", M_KP, FAM_CONN, C_ALWAYS },
 	{ "raw_retrans", M_KP, FAM_RETRANS, C_NO_ERR },
 	{ "raw_retrans_err", M_KP, FAM_RETRANS, C_ERR },
 };
@@ -605,6 +607,17 @@ static int fill_trie(struct bpf_map *map, const struct ts_prefix *p, size_t n, c
 #define TS_KRETPROBE_MAXACTIVE 4096
 #define TS_KP_GROUP "tcpsubnet"
 
+/* ts_bpf_test_limits(): only tests/ts-probe.c lowers these. */
+static unsigned kp_maxactive = TS_KRETPROBE_MAXACTIVE, kp_stash_max = TS_STASH_MAX;
+
+void ts_bpf_test_limits(unsigned maxactive, unsigned stash_max)
+{
+	if (maxactive >= 1 && maxactive <= TS_KRETPROBE_MAXACTIVE)
+		kp_maxactive = maxactive;
+	if (stash_max >= 1 && stash_max <= TS_STASH_MAX)
+		kp_stash_max = stash_max;
+}
+
 static int write_text(const char *path, const char *text)
 {
 	int fd = open(path, O_WRONLY | O_APPEND | O_CLOEXEC);
@@ -672,8 +685,7 @@ static int kp_attach_legacy(struct ts_bpf *b, struct bpf_program *prog, const ch
 	snprintf(ev, sizeof(b->kp_events[0]), "ts%d_%s", (int)getpid(),
 		 bpf_program__name(prog));
 	if (ret)
-		snprintf(cmd, sizeof(cmd), "r%u:" TS_KP_GROUP "/%s %s\n", TS_KRETPROBE_MAXACTIVE,
-			 ev, func);
+		snprintf(cmd, sizeof(cmd), "r%u:" TS_KP_GROUP "/%s %s\n", kp_maxactive, ev, func);
 	else
 		snprintf(cmd, sizeof(cmd), "p:" TS_KP_GROUP "/%s %s\n", ev, func);
 	snprintf(path, sizeof(path), "%s/kprobe_events", b->tracefs);
@@ -1095,7 +1107,7 @@ again:
 				 ts_config_has_cgroups(c) ? TS_CGROUP_MAX_IDS : 1);
 	/* One entry per thread inside a probed call; preallocated, so bounded. */
 	bpf_map__set_max_entries(skel->maps.kp_stash,
-				 m == TS_ATTACH_KPROBE && !sock ? TS_STASH_MAX : 1);
+				 m == TS_ATTACH_KPROBE && !sock ? kp_stash_max : 1);
 	bpf_object__for_each_program(prog, skel->obj)
 		bpf_program__set_autoload(prog, prog_wanted(bpf_program__name(prog), m, kf, c));
 	if (sock && !map_walk)
@@ -1612,27 +1624,29 @@ struct bpf_object *ts_bpf_object(const struct ts_bpf *b)
 
 /*
  * kprobe mode: removes stash entries of threads that no longer exist (they left a
- * probed call without its return probe running; see struct kp_args in the BPF side).
+ * probed call without its return probe running; see struct kp_args in the BPF side),
+ * all of them in one pass: an entry is deleted only after the walk has the key after
+ * it. (A key the programs delete meanwhile makes the kernel restart the walk at the
+ * first key, hence the bound.) Until this runs, calls that find the stash full are
+ * counted as stash-full and not measured.
  */
 static void stash_sweep(struct ts_bpf *b)
 {
 	int fd = bpf_map__fd(b->skel->maps.kp_stash);
-	__u64 key, next, dead[64];
-	int n_dead = 0, more;
+	__u64 key, next, steps = 2ULL * bpf_map__max_entries(b->skel->maps.kp_stash);
+	int more;
 	char path[64];
 
 	more = bpf_map_get_next_key(fd, NULL, &next) == 0;
-	while (more && n_dead < 64) {
+	while (more && steps-- > 0) {
 		key = next;
 		more = bpf_map_get_next_key(fd, &key, &next) == 0;
 		snprintf(path, sizeof(path), "/proc/%u/task/%u", (unsigned)(key >> 32),
 			 (unsigned)key);
-		if (access(path, F_OK) != 0 && errno == ENOENT)
-			dead[n_dead++] = key;
-	}
-	for (int i = 0; i < n_dead; i++)
-		if (bpf_map_delete_elem(fd, &dead[i]) == 0)
+		if (access(path, F_OK) != 0 && errno == ENOENT &&
+		    bpf_map_delete_elem(fd, &key) == 0)
 			b->swept++;
+	}
 }
 
 /* One per-CPU array slot summed over the CPUs. */
@@ -1655,14 +1669,22 @@ int ts_bpf_health(struct ts_bpf *b, struct ts_health *h)
 	int have_profile = 0;
 
 	memset(h, 0, sizeof(*h));
-	/* Runs the kernel skipped: recursion protection of tp_btf/raw_tp/trampolines. */
+	/*
+	 * Runs the kernel skipped: recursion protection of tp_btf/raw_tp/trampolines. Not
+	 * those of kprobe mode's *_owned raw tracepoint programs: a skipped run of one is a
+	 * softirq's event nested into it, which its partner program took (tcpsubnet.bpf.c,
+	 * owned_by_task).
+	 */
 	bpf_object__for_each_program(prog, b->skel->obj) {
+		const char *name = bpf_program__name(prog);
+		size_t n = strlen(name);
 		struct bpf_prog_info info;
 		__u32 len = sizeof(info);
 		int fd = bpf_program__fd(prog);
 
 		memset(&info, 0, sizeof(info));
-		if (fd >= 0 && bpf_obj_get_info_by_fd(fd, &info, &len) == 0)
+		if (fd >= 0 && bpf_obj_get_info_by_fd(fd, &info, &len) == 0 &&
+		    !(n > 6 && strcmp(name + n - 6, "_owned") == 0))
 			h->lost_events += info.recursion_misses;
 	}
 	if (b->mode == TS_ATTACH_KPROBE && b->n_kp_events > 0) {

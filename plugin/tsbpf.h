@@ -57,6 +57,14 @@ int ts_bpf_health(struct ts_bpf *b, struct ts_health *h);
 
 void ts_bpf_close(struct ts_bpf *b);
 
+/*
+ * Test-only (tests/ts-probe.c; the plugin never calls it): kprobe mode with at most
+ * maxactive return-probe instances per kretprobe and a stash of stash_max threads
+ * instead of the real limits, so that a test provokes missed returns and a full stash
+ * with a handful of threads. 0 keeps a limit. Applies to later ts_bpf_open calls.
+ */
+void ts_bpf_test_limits(unsigned maxactive, unsigned stash_max);
+
 /* The loaded BPF object, for tools that inspect its programs and maps (bench/ts-bench). */
 struct bpf_object;
 struct bpf_object *ts_bpf_object(const struct ts_bpf *b);

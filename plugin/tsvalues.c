@@ -154,3 +154,16 @@ void ts_values_emit_health(const struct ts_health *h, ts_value_fn fn, void *ctx)
 		fn(ctx, &out);
 	}
 }
+
+int ts_values_health_warning(const struct ts_health *h, const char *mode, int *warned,
+			     char *buf, size_t len)
+{
+	if (*warned || (h->lost_events == 0 && h->stash_full == 0))
+		return 0;
+	snprintf(buf, len, "the figures are incomplete: the kernel skipped %llu runs of the "
+		 "plugin's programs (lost-events) and %llu calls were not measured (stash-full) "
+		 "in attach mode %s; see lost-events in collectd-tcpsubnet(5)",
+		 (unsigned long long)h->lost_events, (unsigned long long)h->stash_full, mode);
+	*warned = 1;
+	return 1;
+}

@@ -692,6 +692,28 @@ START_TEST(values_per_cycle_is_what_a_full_cycle_dispatches)
 }
 END_TEST
 
+START_TEST(health_warning_once_when_events_were_lost_or_not_measured)
+{
+	struct ts_health quiet = { 0, 5, 0, 2 }, lost = { 3, 0, 0, 0 }, full = { 0, 0, 4, 0 };
+	char line[400];
+	int warned = 0;
+
+	/* Stale entries and storage failures alone cost no figure: no warning. */
+	ck_assert_int_eq(ts_values_health_warning(&quiet, "kprobe", &warned, line, sizeof(line)), 0);
+	ck_assert_int_eq(warned, 0);
+	ck_assert_int_eq(ts_values_health_warning(&full, "kprobe (configured)", &warned, line,
+						  sizeof(line)), 1);
+	ck_assert_msg(strstr(line, "0 runs") && strstr(line, "4 calls were not measured") &&
+		      strstr(line, "attach mode kprobe (configured)"), "%s", line);
+	ck_assert_int_eq(warned, 1);
+	/* Once per load, however the figures grow later. */
+	ck_assert_int_eq(ts_values_health_warning(&lost, "kprobe", &warned, line, sizeof(line)), 0);
+	warned = 0;
+	ck_assert_int_eq(ts_values_health_warning(&lost, "fentry", &warned, line, sizeof(line)), 1);
+	ck_assert_msg(strstr(line, "skipped 3 runs") && strstr(line, "(lost-events)"), "%s", line);
+}
+END_TEST
+
 static Suite *tshist_suite(void)
 {
 	Suite *s = suite_create("tshist");
@@ -733,6 +755,7 @@ static Suite *tshist_suite(void)
 	tcase_add_test(tc, coarse_buckets_sum_their_slots_and_keep_fine_percentiles);
 	tcase_add_test(tc, buckets_off_keeps_percentiles_and_averages);
 	tcase_add_test(tc, values_per_cycle_is_what_a_full_cycle_dispatches);
+	tcase_add_test(tc, health_warning_once_when_events_were_lost_or_not_measured);
 	suite_add_tcase(s, tc);
 	return s;
 }
