@@ -493,14 +493,13 @@ static __always_inline bool new_rtt_sample(const struct ts_cbv *cb, const struct
 }
 
 /*
- * 6.2+ (commit fd264ca02094): a kfunc the verifier replaces by a register move, unlike
- * the helper call of bpf_skc_to_tcp_sock(), which cost about as much as all of the
- * sampling test on this project's machine (a return thunk per call). Weak: the object
- * still loads on older kernels, where only the programs that do not use it load.
- */
-extern void *bpf_rdonly_cast(void *obj, __u32 btf_id) __ksym __weak;
-
-/*
+ * The tcp_sock comes from bpf_skc_to_tcp_sock(), a helper call (5.9+) that costs about
+ * as much as the rest of the sampling test. The bpf_rdonly_cast kfunc (6.2+) would be
+ * a register move, but the object cannot reference it: libbpf 1.1 resolves every
+ * extern of the object, and one the kernel lacks (6.1) sends it searching module BTF,
+ * which needs CAP_SYS_ADMIN, so CAP_BPF+CAP_PERFMON loads would fail on every kernel
+ * before 6.2, whatever the mode (tests/bpf-lockdown-safe.sh refuses ksym externs).
+ *
  * RTT of a typed socket known to be TCP (tcp_rcv_established() is TCP's); 0 (no RTT
  * measured yet) is not a sample: no lookup at all.
  */
@@ -591,8 +590,7 @@ int BPF_PROG(tp_recv, struct sock *sk, int ret, int flags)
 SEC("tp_btf/tcp_probe")
 int BPF_PROG(tp_rtt, struct sock *sk, struct sk_buff *skb)
 {
-	/* Tracepoint mode needs 6.3+, so the kfunc is there. */
-	rtt_typed(sk, skb, bpf_rdonly_cast(sk, bpf_core_type_id_kernel(struct tcp_sock)));
+	rtt_typed(sk, skb, bpf_skc_to_tcp_sock(sk));
 	return 0;
 }
 
@@ -697,18 +695,6 @@ int BPF_PROG(fexit_recvmsg_nb, struct sock *sk, struct msghdr *msg, size_t len,
 {
 	if (counted_read(ret, flags))
 		bytes_typed(sk, ret, false);
-	return 0;
-}
-
-/*
- * Two variants, user space loads one: the kfunc cast where the kernel has it (6.2+), the
- * helper before (fentry mode works from 5.5), whose call costs as much as the whole test
- * of a segment that is not sampled.
- */
-SEC("fentry/tcp_rcv_established")
-int BPF_PROG(fentry_rtt_cast, struct sock *sk, struct sk_buff *skb)
-{
-	rtt_typed(sk, skb, bpf_rdonly_cast(sk, bpf_core_type_id_kernel(struct tcp_sock)));
 	return 0;
 }
 

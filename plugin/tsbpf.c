@@ -122,7 +122,6 @@ struct kfeat {
 	int own_btf;
 	/* What Accounting "socket" needs that BTF shows; NULL when all is there */
 	const char *socket_lacks;
-	int rdonly_cast;	/* the bpf_rdonly_cast kfunc (6.2+, commit fd264ca02094) */
 };
 
 static ts_log_fn log_fn;
@@ -396,7 +395,6 @@ static int read_kfeat(const char *path, int custom, struct kfeat *kf, char *err,
 		     btf__find_by_name_kind(btf, "btf_trace_sock_recv_length",
 					    BTF_KIND_TYPEDEF) > 0;
 	kf->has_sendpage = btf__find_by_name_kind(btf, "tcp_sendpage", BTF_KIND_FUNC) > 0;
-	kf->rdonly_cast = btf__find_by_name_kind(btf, "bpf_rdonly_cast", BTF_KIND_FUNC) > 0;
 	sid = btf__find_by_name_kind(btf, "tcp_sendmsg", BTF_KIND_FUNC);
 	id = btf__find_by_name_kind(btf, "tcp_recvmsg", BTF_KIND_FUNC);
 	kf->has_tcp_funcs = sid > 0 && id > 0 &&
@@ -432,7 +430,7 @@ static int read_kfeat(const char *path, int custom, struct kfeat *kf, char *err,
 }
 
 enum family { FAM_BYTES, FAM_RTT, FAM_CONN, FAM_RETRANS };
-enum cond { C_ALWAYS, C_SENDPAGE, C_NB, C_NO_NB, C_ERR, C_NO_ERR, C_CAST, C_NO_CAST };
+enum cond { C_ALWAYS, C_SENDPAGE, C_NB, C_NO_NB, C_ERR, C_NO_ERR };
 
 #define M_TP (1U << TS_ATTACH_TRACEPOINT)
 #define M_FE (1U << TS_ATTACH_FENTRY)
@@ -456,8 +454,7 @@ static const struct {
 	{ "fexit_sendpage", M_FE, FAM_BYTES, C_SENDPAGE },
 	{ "fexit_recvmsg", M_FE, FAM_BYTES, C_NO_NB },
 	{ "fexit_recvmsg_nb", M_FE, FAM_BYTES, C_NB },
-	{ "fentry_rtt", M_FE, FAM_RTT, C_NO_CAST },
-	{ "fentry_rtt_cast", M_FE, FAM_RTT, C_CAST },
+	{ "fentry_rtt", M_FE, FAM_RTT, C_ALWAYS },
 	{ "kp_sendmsg", M_KP, FAM_BYTES, C_ALWAYS },
 	{ "krp_sendmsg", M_KP, FAM_BYTES, C_ALWAYS },
 	{ "kp_sendpage", M_KP, FAM_BYTES, C_SENDPAGE },
@@ -508,10 +505,6 @@ static int prog_wanted(const char *name, enum ts_attach_mode m, const struct kfe
 			return kf->retrans_err;
 		case C_NO_ERR:
 			return !kf->retrans_err;
-		case C_CAST:
-			return kf->rdonly_cast;
-		case C_NO_CAST:
-			return !kf->rdonly_cast;
 		default:
 			return 1;
 		}

@@ -26,4 +26,15 @@ END {
 }' "${TMPDIR:-/tmp}/lockdown-safe.$$"
 rc=$?
 rm -f "${TMPDIR:-/tmp}/lockdown-safe.$$"
+# No extern (ksym, kfunc) at all: libbpf 1.1 resolves every extern of the object, weak or
+# not, whichever programs load, and one the running kernel lacks makes it search module
+# BTF, which needs CAP_SYS_ADMIN: CAP_BPF+CAP_PERFMON loads (the shipped systemd drop-in)
+# would then fail on older kernels (bpf_rdonly_cast, 6.2+, failed so on 6.1).
+ext=$("$OBJDUMP" -t "$obj" | awk '$0 ~ /\*UND\*/ && $NF != "" && $NF !~ /^\./ { print $NF }' | sort -u | tr '\n' ' ')
+if [ -n "$ext" ]; then
+	echo "FAIL: the object references kernel symbols ($ext): CAP_BPF+CAP_PERFMON loads fail on kernels without them"
+	rc=1
+else
+	echo "PASS: no extern kernel symbols (ksyms, kfuncs) in the object"
+fi
 exit $rc

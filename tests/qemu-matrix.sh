@@ -206,10 +206,19 @@ boot_kernel() {
 	cp "$config" "$k/extra/ts/kernel.config"
 	for opt in TUN:drivers/net/tun.ko; do
 		grep -qx "CONFIG_${opt%%:*}=m" "$config" || continue
+		# Debian compresses modules from 6.7 on (tun.ko.xz); busybox insmod wants them plain.
 		dpkg-deb --fsys-tarfile "$deb" |
-			tar -x --wildcards -C "$k" "./lib/modules/*/kernel/${opt#*:}" ||
+			tar -x --wildcards -C "$k" "./lib/modules/*/kernel/${opt#*:}*" ||
 			{ echo "cannot unpack ${opt#*:} from $deb"; return 1; }
-		mod=$(ls "$k"/lib/modules/*/kernel/"${opt#*:}")
+		mod=$(ls "$k"/lib/modules/*/kernel/"${opt#*:}"* | head -n 1)
+		case $mod in
+		*.xz) xz -dc "$mod" >"${mod%.xz}" ;;
+		*.zst) zstd -qdc "$mod" >"${mod%.zst}" ;;
+		*.gz) gzip -dc "$mod" >"${mod%.gz}" ;;
+		esac || { echo "cannot decompress $mod"; return 1; }
+		mod=${mod%.xz}
+		mod=${mod%.zst}
+		mod=${mod%.gz}
 		deps=$(grep -a -o 'depends=[a-z0-9_,-]*' "$mod" | head -n 1 | cut -d= -f2)
 		[ -z "$deps" ] || { echo "${opt#*:} needs the modules $deps; the harness loads single modules"; return 1; }
 		cp "$mod" "$k/extra/ts/modules/"
