@@ -27,8 +27,9 @@
  *            returned, read= what the server's read()s returned in all, also after
  *            the RST.
  *   preopen  moves --bytes each way, waits until --go-file exists (a test starts the
- *            plugin meanwhile), then moves them again and closes; c2s/s2c are the
- *            second part only, pre_c2s/pre_s2c the first.
+ *            plugin meanwhile; "ready" on stdout says the first part is acknowledged),
+ *            then moves them again and closes; c2s/s2c are the second part only,
+ *            pre_c2s/pre_s2c the first.
  *
  *   ts-paths --list      the path names, one a line ("uring-send not-built" without
  *                        liburing at build time)
@@ -666,6 +667,8 @@ int main(int argc, char **argv)
 		}
 		settle(client.fd);
 		settle(server.fd);
+		printf("ready\n");
+		fflush(stdout);
 		alarm(0);
 		wait_file(go_file);
 		alarm(TIMEOUT_SECONDS);

@@ -4,7 +4,9 @@
  * with a configuration written in collectd syntax (the lines inside <Plugin tcpsubnet>),
  * runs a command, then prints every value the plugin would dispatch after it, one per
  * line: "instance type[-type_instance] value [value]" (if_octets: "instance if_octets rx
- * tx"). RTT figures cover the whole run as one interval.
+ * tx"). RTT figures cover the whole run as one interval. With TS_PROBE_READ_MS=N in the
+ * environment it also reads every N ms while the command runs, as collectd's read cycle
+ * would (a socket-mode walk then accounts open connections in many deltas).
  *
  *   ts-probe CONFIG-FILE [-- COMMAND ARGS...]
  */
@@ -101,27 +103,38 @@ int main(int argc, char **argv)
 	fprintf(stderr, "[info] tcpsubnet plugin: attach mode %s\n", ts_bpf_choice(bpf));
 	t0 = now_s();
 
+	n = ts_config_index_count(&conf);
+	totals = calloc(n, sizeof(*totals));
+	rtt_now = calloc(n, sizeof(*rtt_now));
+	rtt_prev = calloc(n, sizeof(*rtt_prev));
+	if (!totals || !rtt_now || !rtt_prev) {
+		fprintf(stderr, "ts-probe: no memory\n");
+		return 4;
+	}
 	if (argc > 3) {
-		pid_t pid = fork();
+		const char *every = getenv("TS_PROBE_READ_MS");
+		long ms = every ? strtol(every, NULL, 10) : 0;
+		pid_t pid = fork(), done = 0;
 
 		if (pid == 0) {
 			execvp(argv[3], &argv[3]);
 			fprintf(stderr, "ts-probe: cannot run %s: %s\n", argv[3], strerror(errno));
 			_exit(127);
 		}
-		if (pid < 0 || waitpid(pid, &status, 0) < 0) {
+		while (pid > 0 && ms > 0 && (done = waitpid(pid, &status, WNOHANG)) == 0) {
+			usleep((useconds_t)ms * 1000);
+			if (ts_bpf_read(bpf, totals, rtt_now, err, sizeof(err)) != 0) {
+				fprintf(stderr, "ts-probe: %s\n", err);
+				return 4;
+			}
+		}
+		if (pid < 0 || done < 0 || (done == 0 && waitpid(pid, &status, 0) < 0)) {
 			fprintf(stderr, "ts-probe: cannot run %s: %s\n", argv[3], strerror(errno));
 			return 4;
 		}
 	}
-
-	n = ts_config_index_count(&conf);
-	totals = calloc(n, sizeof(*totals));
-	rtt_now = calloc(n, sizeof(*rtt_now));
-	rtt_prev = calloc(n, sizeof(*rtt_prev));
-	if (!totals || !rtt_now || !rtt_prev ||
-	    ts_bpf_read(bpf, totals, rtt_now, err, sizeof(err)) != 0) {
-		fprintf(stderr, "ts-probe: %s\n", totals && rtt_now && rtt_prev ? err : "no memory");
+	if (ts_bpf_read(bpf, totals, rtt_now, err, sizeof(err)) != 0) {
+		fprintf(stderr, "ts-probe: %s\n", err);
 		return 4;
 	}
 	ts_values_emit_cg(&conf, ts_bpf_cgview(bpf), totals, rtt_now, rtt_prev, now_s() - t0,
