@@ -89,8 +89,11 @@ struct sock_common {
 		};
 	};
 	unsigned short skc_family;
+	volatile unsigned char skc_state;
 	struct in6_addr skc_v6_daddr;
 	struct in6_addr skc_v6_rcv_saddr;
+	/* sock's flags moved here (sk_flags is a #define for it) in 6.10 */
+	unsigned long skc_flags;
 };
 
 /*
@@ -116,11 +119,19 @@ struct sock_cgroup_data {
 	struct cgroup *cgroup;
 };
 
+/* include/net/sock.h enum sock_flags: set by tcp_fin() when the peer's FIN is taken. */
+#define SOCK_DONE 1
+
 struct sock {
 	struct sock_common __sk_common;
 	struct sock_cgroup_data sk_cgrp_data;
 	__u16 sk_type;
 	__u16 sk_protocol;
+};
+
+/* CO-RE flavour: struct sock before 6.10 kept its flags itself. */
+struct sock___pre610 {
+	unsigned long sk_flags;
 };
 
 struct inet_sock {
@@ -136,7 +147,44 @@ struct tcp_sock {
 	__u32 srtt_us; /* smoothed RTT << 3, in us */
 	__u32 snd_una; /* first byte we want an ack for */
 	__u32 rtt_seq; /* snd_nxt when the RTT estimator last closed a round */
-	__u64 bytes_received; /* in-order payload bytes received (4.1+) */
+	__u64 bytes_received; /* in-order sequence space received: payload, + 1 for a FIN (4.1+) */
+	__u64 bytes_acked; /* sequence space the peer acknowledged: SYN, payload, FIN (4.1+) */
+	__u32 write_seq; /* after the last byte queued (and the FIN, once queued) */
+	__u32 total_retrans; /* retransmitted segments */
+};
+
+/* Socket accounting: the contexts of its iterator programs (include/linux/bpf.h). */
+struct bpf_iter_meta {
+	void *seq;
+	__u64 session_id;
+	__u64 seq_num;
+};
+
+struct bpf_map;
+
+struct bpf_iter__bpf_sk_storage_map {
+	union {
+		struct bpf_iter_meta *meta;
+	};
+	union {
+		struct bpf_map *map;
+	};
+	union {
+		struct sock *sk;
+	};
+	union {
+		void *value;
+	};
+};
+
+struct bpf_iter__tcp {
+	union {
+		struct bpf_iter_meta *meta;
+	};
+	union {
+		struct sock_common *sk_common;
+	};
+	__u32 uid;
 };
 
 /*

@@ -834,3 +834,333 @@ int BPF_PROG(raw_retrans_err, const struct sock *sk, const struct sk_buff *skb, 
 		add_retrans(index, gso_segs_untyped(skb));
 	return 0;
 }
+
+/*
+ * ---- socket accounting (Accounting "socket") ----
+ *
+ * No program per segment, send or receive: the kernel's own totals of each TCP socket
+ * (bytes_acked, bytes_received, total_retrans, srtt_us) are read on the connection's
+ * state changes and once per read cycle, and their deltas added to the same counters.
+ * Each counted connection carries a struct ts_acct in socket storage: its counter index
+ * (classified once, when it becomes established) and the totals accounted so far.
+ *   acct_state  tp_btf/inet_sock_set_state (every attach mode: tp_btf needs BTF, not
+ *               trampolines; raw_tp cannot use socket storage): ESTABLISHED creates the
+ *               account with the totals of that moment as baseline, CLOSE adds the final
+ *               deltas, one RTT sample, and deletes it
+ *   acct_walk   iter/bpf_sk_storage_map, run by user space each read cycle: every socket
+ *               with an account, in every network namespace, adds its deltas and one
+ *               RTT sample
+ *   acct_visit_tcp iter/tcp, run by user space once per network namespace at start
+ *               (an iterator walks the namespace of the thread that creates it):
+ *               connections established before the plugin get an account whose
+ *               baseline is that moment; on kernels that refuse acct_walk it is also
+ *               the read cycle's walk
+ * The walk runs concurrently with the close program of the same socket (another CPU,
+ * or the same one: iterator programs run with only migration disabled), and reads the
+ * socket without its lock; docs/DESIGN.md ("Socket accounting") argues why every byte
+ * is counted once: each accounted total moves only by compare-and-swap from the value
+ * its delta was computed against, and the close marks it final (TS_ACCT_FINAL) so no
+ * walk can move it afterwards.
+ */
+const volatile bool acct_conns = true;
+const volatile bool acct_retrans = true;
+const volatile bool acct_rtt = true;
+
+#define TS_ACCT_FINAL (1ULL << 63)
+
+struct ts_acct {
+	__u64 rx;	/* bytes_received accounted, FIN excluded (| TS_ACCT_FINAL once closed) */
+	__u64 tx;	/* bytes_acked accounted, SYN and FIN excluded */
+	__u64 retrans;	/* total_retrans accounted */
+	__u32 index;	/* counter index, TS_MEMO_SKIP: not reported */
+	__u32 epoch;	/* cg_epoch of the classification (Cgroup options) */
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_SK_STORAGE);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, int);
+	__type(value, struct ts_acct);
+} acct SEC(".maps");
+
+/* Our FIN is in the sequence space the peer acknowledges (tcp_close_state() sent it). */
+static __always_inline bool fin_queued(int state)
+{
+	return state == TCP_FIN_WAIT1 || state == TCP_FIN_WAIT2 || state == TCP_CLOSING ||
+	       state == TCP_LAST_ACK || state == TCP_TIME_WAIT;
+}
+
+/* The peer's FIN has been taken (tcp_fin()). */
+static __always_inline bool fin_received(const struct sock *sk)
+{
+	if (bpf_core_field_exists(sk->__sk_common.skc_flags))
+		return sk->__sk_common.skc_flags & (1UL << SOCK_DONE);
+	return ((const struct sock___pre610 *)sk)->sk_flags & (1UL << SOCK_DONE);
+}
+
+/*
+ * Payload totals of a socket: bytes_acked counts the SYN (acknowledged before the
+ * socket is established, so it is in every baseline) and our FIN once acknowledged;
+ * bytes_received counts the peer's FIN. state: the socket's state (the state it leaves,
+ * for a close). The loads are ordered so that, read without the socket lock, a FIN
+ * that is being processed can make a total one too high, never too low: SOCK_DONE is
+ * set after the FIN moved bytes_received, and snd_una after bytes_acked (x86-64 keeps
+ * loads in order; the object is built for x86-64 only). Under the socket's lock (the
+ * state program) the totals are exact.
+ */
+static __always_inline void sock_totals(const struct sock *sk, const struct tcp_sock *tp,
+					int state, __u64 *rx, __u64 *tx, __u64 *retrans)
+{
+	bool fin_in = fin_received(sk);
+	__u32 wseq, una;
+
+	barrier();
+	*rx = tp->bytes_received - fin_in;
+	wseq = tp->write_seq;
+	barrier();
+	una = tp->snd_una;
+	barrier();
+	*tx = tp->bytes_acked - (fin_queued(state) && una == wseq);
+	*retrans = tp->total_retrans;
+}
+
+static __always_inline void acct_add(__u32 index, __u64 rx, __u64 tx, __u64 retrans)
+{
+	struct ts_counters *c = bpf_map_lookup_elem(&counters, &index);
+
+	if (!c)
+		return;
+	if (rx)
+		__sync_fetch_and_add(&c->rx_bytes, rx);
+	if (tx)
+		__sync_fetch_and_add(&c->tx_bytes, tx);
+	if (retrans)
+		__sync_fetch_and_add(&c->retrans_segs, retrans);
+}
+
+/*
+ * The walk's step for one total: from old (read before the socket) to cur, only
+ * forward; a lost compare-and-swap means the close (or nothing else: one walk runs at a
+ * time) moved it, and the delta is the close's.
+ */
+static __always_inline __u64 walk_take(__u64 *last, __u64 old, __u64 cur)
+{
+	if ((old & TS_ACCT_FINAL) || (__s64)(cur - old) <= 0)
+		return 0;
+	return __sync_val_compare_and_swap(last, old, cur) == old ? cur - old : 0;
+}
+
+/*
+ * The close's step: to the exact final total, marked final. It may go back by one: a
+ * walk that raced a FIN counted it as a byte. A walk competes at most once per cycle,
+ * so two tries cannot both lose to it; a third loss is counted, not retried forever.
+ */
+static __always_inline __u64 close_take(__u64 *last, __u64 cur, bool *failed)
+{
+	for (int i = 0; i < 3; i++) {
+		__u64 old = *(volatile __u64 *)last;
+		__s64 d = (__s64)(cur - old);
+
+		if (old & TS_ACCT_FINAL)
+			return 0;
+		if (__sync_val_compare_and_swap(last, old, cur | TS_ACCT_FINAL) == old)
+			return d >= -1 ? (__u64)d : 0;
+	}
+	*failed = true;
+	return 0;
+}
+
+static __always_inline void acct_rtt_sample(__u32 index, const struct tcp_sock *tp)
+{
+	__u32 srtt_us = tp->srtt_us >> 3;
+
+	if (acct_rtt && srtt_us != 0)
+		add_rtt(index, srtt_us);
+}
+
+/*
+ * The account's counter index. With Cgroup options the cgroup slots change at run time
+ * (CgroupEach): after user space bumped cg_epoch the socket is classified again, as the
+ * memo of syscall mode is, so its later deltas go to its cgroup's current slot. A
+ * concurrent walk and close may both store the same new index: plain u32 stores.
+ */
+static __always_inline __u32 acct_index(const struct sock *sk, struct ts_acct *a, __u16 lport)
+{
+	__u32 index, epoch;
+
+	if (!have_cgroups)
+		return a->index;
+	epoch = cg_epoch;
+	if (a->epoch == epoch)
+		return a->index;
+	if (!classify_typed(sk, lport, &index, 0))
+		index = TS_MEMO_SKIP;
+	a->index = index;
+	a->epoch = epoch;
+	return index;
+}
+
+/*
+ * A new account, its baseline the socket's totals now. index TS_MEMO_SKIP: not reported
+ * now (only kept with Cgroup options, whose classification can change).
+ */
+static __always_inline void acct_open(struct sock *sk, const struct tcp_sock *tp, int state,
+				      __u32 index, __u32 epoch, bool replace)
+{
+	struct ts_acct init = {};
+
+	sock_totals(sk, tp, state, &init.rx, &init.tx, &init.retrans);
+	init.index = index;
+	init.epoch = epoch;
+	/* Connected again after a close whose program did not run: a fresh account. */
+	if (replace)
+		bpf_sk_storage_delete(&acct, sk);
+	if (!bpf_sk_storage_get(&acct, sk, &init, BPF_SK_STORAGE_GET_F_CREATE))
+		stat_inc(TS_STAT_STORAGE_FAIL);
+}
+
+/*
+ * On the way to CLOSE the kernel has released the bound port (skc_num is 0): the local
+ * port comes from inet_sport, as in tp_state.
+ */
+SEC("tp_btf/inet_sock_set_state")
+int BPF_PROG(acct_state, struct sock *sk, const int oldstate, const int newstate)
+{
+	int kind = state_kind(oldstate, newstate);
+	struct tcp_sock *tp;
+	struct ts_acct *a;
+	__u32 index, epoch;
+	bool failed = false, counted;
+	__u64 rx, tx, rt;
+	__u16 lport;
+
+	if (kind == TS_ST_NONE || sk->sk_protocol != IPPROTO_TCP)
+		return 0;
+	tp = bpf_skc_to_tcp_sock(sk);
+	if (!tp)
+		return 0;
+	lport = bpf_ntohs(tp->inet_conn.icsk_inet.inet_sport);
+	if (kind != TS_ST_CLOSED) {
+		/* Read before the classification: a change after it is seen next time. */
+		epoch = have_cgroups ? cg_epoch : 0;
+		counted = classify_typed(sk, lport, &index, 0);
+		if (counted || have_cgroups)
+			acct_open(sk, tp, newstate, counted ? index : TS_MEMO_SKIP, epoch, true);
+		if (counted && acct_conns)
+			add_state(index, kind);
+		return 0;
+	}
+	a = bpf_sk_storage_get(&acct, sk, NULL, 0);
+	if (!a) {
+		/* Not accounted (open before the plugin, not adopted): still a close. */
+		if (acct_conns && classify_typed(sk, lport, &index, 0))
+			add_state(index, kind);
+		return 0;
+	}
+	index = acct_index(sk, a, lport);
+	sock_totals(sk, tp, oldstate, &rx, &tx, &rt);
+	rx = close_take(&a->rx, rx, &failed);
+	tx = close_take(&a->tx, tx, &failed);
+	rt = close_take(&a->retrans, rt, &failed);
+	acct_add(index, rx, tx, acct_retrans ? rt : 0);
+	acct_rtt_sample(index, tp);
+	if (acct_conns && index != TS_MEMO_SKIP)
+		add_state(index, kind);
+	if (failed)
+		stat_inc(TS_STAT_STORAGE_FAIL);
+	bpf_sk_storage_delete(&acct, sk);
+	return 0;
+}
+
+/* One socket's step of the read cycle's walk (see the race notes above). */
+static __always_inline void walk_one(struct sock *sk, struct tcp_sock *tp, struct ts_acct *a)
+{
+	__u64 o_rx, o_tx, o_rt, rx, tx, rt;
+	__u32 index;
+	int state;
+
+	o_rx = *(volatile __u64 *)&a->rx;
+	o_tx = *(volatile __u64 *)&a->tx;
+	o_rt = *(volatile __u64 *)&a->retrans;
+	barrier();
+	state = sk->__sk_common.skc_state;
+	barrier();
+	sock_totals(sk, tp, state, &rx, &tx, &rt);
+	barrier();
+	/*
+	 * Closed meanwhile: the close accounts it. Read after the totals, because
+	 * tcp_disconnect() zeroes them after the socket entered TCP_CLOSE.
+	 */
+	if (state == TCP_CLOSE || sk->__sk_common.skc_state == TCP_CLOSE)
+		return;
+	index = acct_index(sk, a, sk->__sk_common.skc_num);
+	acct_add(index, walk_take(&a->rx, o_rx, rx), walk_take(&a->tx, o_tx, tx),
+		 acct_retrans ? walk_take(&a->retrans, o_rt, rt) : 0);
+	acct_rtt_sample(index, tp);
+}
+
+SEC("iter/bpf_sk_storage_map")
+int acct_walk(struct bpf_iter__bpf_sk_storage_map *ctx)
+{
+	struct sock *sk = ctx->sk;
+	struct tcp_sock *tp;
+	struct ts_acct *a;
+
+	if (!sk)
+		return 0;
+	tp = bpf_skc_to_tcp_sock(sk);
+	/* A map value pointer (atomics are allowed on it); NULL once the close deleted it. */
+	a = tp ? bpf_sk_storage_get(&acct, sk, NULL, 0) : NULL;
+	if (a)
+		walk_one(sk, tp, a);
+	return 0;
+}
+
+/*
+ * Set by user space while the visit programs run once at start: sockets without an
+ * account get one (connections that were open before the plugin, counted from now).
+ */
+volatile bool acct_adopting;
+
+/*
+ * A socket the visit programs found: its walk step, or its adoption. Through the
+ * tcp_sock pointer (a sock_common one is not a socket to the storage helpers).
+ */
+static __always_inline void visit(void *skc)
+{
+	struct tcp_sock *tp = bpf_skc_to_tcp_sock(skc);
+	struct sock *sk = (struct sock *)tp;
+	struct ts_acct *a;
+	__u32 index, epoch;
+	bool counted;
+	int state;
+
+	if (!tp)
+		return;
+	a = bpf_sk_storage_get(&acct, sk, NULL, 0);
+	if (a) {
+		walk_one(sk, tp, a);
+		return;
+	}
+	if (!acct_adopting)
+		return;
+	state = sk->__sk_common.skc_state;
+	if (state != TCP_ESTABLISHED && state != TCP_FIN_WAIT1 && state != TCP_FIN_WAIT2 &&
+	    state != TCP_CLOSE_WAIT && state != TCP_CLOSING && state != TCP_LAST_ACK)
+		return;
+	epoch = have_cgroups ? cg_epoch : 0;
+	counted = classify_typed(sk, sk->__sk_common.skc_num, &index, 0);
+	if (counted || have_cgroups)
+		acct_open(sk, tp, state, counted ? index : TS_MEMO_SKIP, epoch, false);
+}
+
+/* The sockets of one network namespace (the creating thread's), also orphaned ones. */
+SEC("iter/tcp")
+int acct_visit_tcp(struct bpf_iter__tcp *ctx)
+{
+	struct sock_common *skc = ctx->sk_common;
+
+	if (skc)
+		visit(skc);
+	return 0;
+}

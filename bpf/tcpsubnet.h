@@ -106,7 +106,11 @@ static inline __u32 ts_rtt_bucket(__u32 v)
 enum ts_stat_id {
 	TS_STAT_STASH_STALE,	/* kprobe mode: a return probe did not run for a call */
 	TS_STAT_STASH_FULL,	/* kprobe mode: no room to remember a call: not measured */
-	TS_STAT_STORAGE_FAIL,	/* a per-socket memo could not be created (classified anyway) */
+	/*
+	 * A per-socket memo could not be created (classified anyway); socket accounting: a
+	 * connection's account could not be created or its final update failed.
+	 */
+	TS_STAT_STORAGE_FAIL,
 	TS_STAT_COUNT
 };
 

@@ -3,12 +3,14 @@
  * libbpf glue for the tcpsubnet plugin: attach-method choice, load, map fill, reads.
  */
 #ifndef _GNU_SOURCE
-#define _GNU_SOURCE /* unshare(), pipe2() */
+#define _GNU_SOURCE /* unshare(), setns(), pipe2() */
 #endif
 #include "tsbpf.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <signal.h>
 #include <linux/capability.h>
 #include <linux/perf_event.h>
@@ -80,6 +82,12 @@ struct ts_bpf {
 	void *zeros;
 	int cg_fd;
 	size_t cg_changes;
+	/*
+	 * Accounting "socket": the state program's link, the read cycle's walk of the
+	 * accounted sockets, or (kernels that refuse it) of every socket (acct_visit)
+	 */
+	struct bpf_link *acct_state, *acct_walk, *acct_visit;
+	int acct_on, acct_warned;
 };
 
 /* What the running kernel offers, read from its BTF. */
@@ -98,6 +106,8 @@ struct kfeat {
 	/* struct sock_cgroup_data holds a cgroup pointer (5.15+, commit 8520e224f547) */
 	int sk_cgroup_ptr;
 	int trampolines;	/* BPF trampolines: ftrace direct calls in kallsyms */
+	/* What Accounting "socket" needs that BTF shows; NULL when all is there */
+	const char *socket_lacks;
 };
 
 static ts_log_fn log_fn;
@@ -136,17 +146,15 @@ static void ts_log(enum ts_log_level level, const char *fmt, ...)
  */
 static int libbpf_print(enum libbpf_print_level level, const char *fmt, va_list ap)
 {
-	char line[1024];
-	size_t n;
+	char *text = NULL, *line, *save = NULL;
 
 	(void)level;
-	if (log_fn == NULL)
+	/* A verifier log arrives as one message of many lines: one log line each. */
+	if (log_fn == NULL || vasprintf(&text, fmt, ap) < 0)
 		return 0;
-	vsnprintf(line, sizeof(line), fmt, ap);
-	n = strlen(line);
-	while (n > 0 && line[n - 1] == '\n')
-		line[--n] = '\0';
-	log_fn(TS_LOG_DEBUG, line);
+	for (line = strtok_r(text, "\n", &save); line; line = strtok_r(NULL, "\n", &save))
+		log_fn(TS_LOG_DEBUG, line);
+	free(text);
 	return 0;
 }
 
@@ -318,6 +326,36 @@ static void read_kernel_facts(struct kfeat *kf)
 			  kallsyms_has("register_ftrace_direct_multi") == 1;
 }
 
+/* An enumerator of the kernel's BTF (e.g. a helper id of enum bpf_func_id). */
+static int btf_has_enumerator(const struct btf *btf, const char *enum_name, const char *name)
+{
+	int id = btf__find_by_name_kind(btf, enum_name, BTF_KIND_ENUM);
+	const struct btf_type *t = id > 0 ? btf__type_by_id(btf, id) : NULL;
+	const struct btf_enum *e = t ? btf_enum(t) : NULL;
+
+	for (int i = 0; e && i < btf_vlen(t); i++)
+		if (strcmp(btf__name_by_offset(btf, e[i].name_off), name) == 0)
+			return 1;
+	return 0;
+}
+
+/*
+ * Accounting "socket": the state tracepoint with BTF, the socket-storage iterator (5.9)
+ * and socket storage in tracing programs (5.11, which also brought bpf_sock_from_file:
+ * its helper id marks the release); the 64-bit compare-and-swap (5.12) shows only when
+ * the programs load.
+ */
+static const char *socket_lacks(const struct btf *btf)
+{
+	if (btf__find_by_name_kind(btf, "btf_trace_inet_sock_set_state", BTF_KIND_TYPEDEF) <= 0)
+		return "the inet_sock_set_state tracepoint";
+	if (btf__find_by_name_kind(btf, "bpf_iter__bpf_sk_storage_map", BTF_KIND_STRUCT) <= 0)
+		return "the socket-storage map iterator (5.9+)";
+	if (!btf_has_enumerator(btf, "bpf_func_id", "BPF_FUNC_sock_from_file"))
+		return "socket storage in tracing programs (5.11+)";
+	return NULL;
+}
+
 static int read_kfeat(const char *path, int custom, struct kfeat *kf, char *err, size_t len)
 {
 	struct btf *btf;
@@ -370,6 +408,7 @@ static int read_kfeat(const char *path, int custom, struct kfeat *kf, char *err,
 			if (strcmp(btf__name_by_offset(btf, m[i].name_off), "cgroup") == 0)
 				kf->sk_cgroup_ptr = 1;
 	}
+	kf->socket_lacks = socket_lacks(btf);
 	btf__free(btf);
 	read_kernel_facts(kf);
 	return 0;
@@ -415,9 +454,20 @@ static const struct {
 	{ "raw_retrans_err", M_KP, FAM_RETRANS, C_ERR },
 };
 
+/* Accounting "socket": the same programs in every attach mode. */
+static const char *const acct_progs[] = {
+	"acct_state", "acct_walk", "acct_visit_tcp", "acct_visit_file",
+};
+
 static int prog_wanted(const char *name, enum ts_attach_mode m, const struct kfeat *kf,
 		       const struct ts_config *c)
 {
+	int acct = 0;
+
+	for (size_t i = 0; i < sizeof(acct_progs) / sizeof(acct_progs[0]); i++)
+		acct |= strcmp(acct_progs[i], name) == 0;
+	if (acct || c->accounting == TS_ACCT_SOCKET)
+		return acct && c->accounting == TS_ACCT_SOCKET;
 	for (size_t i = 0; i < sizeof(progs) / sizeof(progs[0]); i++) {
 		if (strcmp(progs[i].name, name) != 0)
 			continue;
@@ -705,6 +755,193 @@ static void kp_detach_all(struct ts_bpf *b)
 }
 
 /*
+ * Runs an iterator to its end. Its programs print nothing, so each read() walks on until
+ * the kernel stops a batch (at most a million objects, or a pending signal).
+ */
+static int iter_run(struct bpf_link *link, const char *what, char *why, size_t len)
+{
+	char buf[64];
+	int fd = bpf_iter_create(bpf_link__fd(link));
+	ssize_t n;
+
+	if (fd < 0) {
+		snprintf(why, len, "starting the %s failed (%s)", what, errstr(errno));
+		return -errno;
+	}
+	while ((n = read(fd, buf, sizeof(buf))) != 0)
+		if (n < 0 && errno != EAGAIN && errno != EINTR)
+			break;
+	if (n < 0) {
+		int e = errno;
+
+		snprintf(why, len, "the %s failed (%s)", what, errstr(e));
+		close(fd);
+		return -e;
+	}
+	close(fd);
+	return 0;
+}
+
+static void acct_detach(struct ts_bpf *b)
+{
+	bpf_link__destroy(b->acct_walk);
+	bpf_link__destroy(b->acct_visit);
+	bpf_link__destroy(b->acct_state);
+	b->acct_walk = b->acct_state = b->acct_visit = NULL;
+	b->acct_on = 0;
+}
+
+struct ns_visit {
+	struct bpf_link *link;
+	int ns_fd, rc;
+	char why[256];
+};
+
+/* A thread of its own enters the namespace, so collectd's threads stay where they are. */
+static void *ns_visit_thread(void *arg)
+{
+	struct ns_visit *v = arg;
+
+	if (setns(v->ns_fd, CLONE_NEWNET) != 0) {
+		v->rc = -errno;
+		snprintf(v->why, sizeof(v->why), "entering it failed (%s)", errstr(errno));
+		return NULL;
+	}
+	v->rc = iter_run(v->link, "walk", v->why, sizeof(v->why));
+	return NULL;
+}
+
+static int ino_seen(const ino_t *inos, size_t n, ino_t ino)
+{
+	for (size_t i = 0; i < n; i++)
+		if (inos[i] == ino)
+			return 1;
+	return 0;
+}
+
+/*
+ * Runs acct_visit_tcp in every network namespace this process can find: its own, each
+ * process's (/proc/PID/ns/net) and each named one (/run/netns); a namespace that no
+ * process is in and nothing names is not found. Entering another namespace needs
+ * CAP_SYS_ADMIN: without it only this one is walked, said once.
+ */
+static int acct_visit_all(struct ts_bpf *b, char *why, size_t len)
+{
+	static const char *const dirs[] = { "/proc", "/run/netns" };
+	struct stat st;
+	ino_t *inos = NULL;
+	size_t n = 0, cap = 0;
+	int rc, denied = 0;
+
+	rc = iter_run(b->acct_visit, "walk of this namespace's connections", why, len);
+	if (rc || stat("/proc/self/ns/net", &st) != 0)
+		return rc;
+	for (size_t d = 0; d < 2; d++) {
+		DIR *dir = opendir(dirs[d]);
+		struct dirent *e;
+
+		while (dir && (e = readdir(dir)) != NULL) {
+			char path[300];
+			struct ns_visit v = { .link = b->acct_visit };
+			pthread_t t;
+
+			if (e->d_name[0] == '.' || (d == 0 && (e->d_name[0] < '0' || e->d_name[0] > '9')))
+				continue;
+			snprintf(path, sizeof(path), d == 0 ? "/proc/%s/ns/net" : "/run/netns/%s",
+				 e->d_name);
+			if (!inos) {
+				cap = 64;
+				inos = malloc(cap * sizeof(*inos));
+				if (!inos)
+					break;
+				inos[n++] = st.st_ino;
+			}
+			if (stat(path, &st) != 0 || ino_seen(inos, n, st.st_ino))
+				continue;
+			if (n == cap) {
+				ino_t *more = realloc(inos, 2 * cap * sizeof(*inos));
+
+				if (!more)
+					break;
+				inos = more;
+				cap *= 2;
+			}
+			inos[n++] = st.st_ino;
+			if (denied || (v.ns_fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
+				continue;
+			if (pthread_create(&t, NULL, ns_visit_thread, &v) == 0)
+				pthread_join(t, NULL);
+			else
+				v.rc = -EAGAIN;
+			close(v.ns_fd);
+			if (v.rc == -EPERM) {
+				denied = 1;
+				if (!b->acct_warned)
+					ts_log(TS_LOG_WARN, "Accounting \"socket\": cannot enter the "
+					       "network namespace %s (%s), so connections of other "
+					       "namespaces count only from their close; grant "
+					       "collectd CAP_SYS_ADMIN", path, v.why);
+				b->acct_warned = 1;
+			}
+		}
+		if (dir)
+			closedir(dir);
+	}
+	free(inos);
+	return 0;
+}
+
+/* The read cycle's walk: the accounted sockets, or every socket found. */
+static int acct_run(struct ts_bpf *b, char *why, size_t len)
+{
+	if (b->acct_walk)
+		return iter_run(b->acct_walk, "socket walk", why, len);
+	return acct_visit_all(b, why, len);
+}
+
+/*
+ * Accounting "socket": the state program first, so every connection established from
+ * then on gets its account there; then the connections already open are adopted, once,
+ * in every network namespace found.
+ */
+static int acct_attach(struct ts_bpf *b, char *why, size_t len)
+{
+	struct tcpsubnet_bpf *skel = b->skel;
+	union bpf_iter_link_info linfo = { .map.map_fd = bpf_map__fd(skel->maps.acct) };
+	LIBBPF_OPTS(bpf_iter_attach_opts, io, .link_info = &linfo,
+		    .link_info_len = sizeof(linfo));
+	int rc;
+
+	b->acct_state = bpf_program__attach(skel->progs.acct_state);
+	if (b->acct_state == NULL) {
+		rc = -errno;
+		snprintf(why, len, "attaching the socket accounting state program failed (%s)",
+			 errstr(rc));
+		return rc;
+	}
+	if (bpf_program__autoload(skel->progs.acct_walk)) {
+		b->acct_walk = bpf_program__attach_iter(skel->progs.acct_walk, &io);
+		if (b->acct_walk == NULL) {
+			rc = -errno;
+			snprintf(why, len, "creating the socket walk failed (%s)", errstr(rc));
+			return rc;
+		}
+	}
+	b->acct_visit = bpf_program__attach_iter(skel->progs.acct_visit_tcp, NULL);
+	if (b->acct_visit == NULL) {
+		rc = -errno;
+		snprintf(why, len, "creating the walk of the open connections failed (%s)",
+			 errstr(rc));
+		return rc;
+	}
+	b->acct_on = 1;
+	skel->bss->acct_adopting = true;
+	rc = acct_visit_all(b, why, len);
+	skel->bss->acct_adopting = false;
+	return rc;
+}
+
+/*
  * Above this many prefixes (Subnet and LocalSubnet together) the typed programs memoise
  * each socket's classification: the LPM trie walk grows with the trie's depth, the memo
  * lookup does not. Below it the walk is as cheap and nothing is allocated per socket.
@@ -725,12 +962,14 @@ static int try_mode(struct ts_bpf *b, const struct ts_config *c, enum ts_attach_
 	 * the memo is always on: it saves the cgroup hash lookup and the pointer chase to
 	 * the cgroup id (measured +44 ns per event without it at one prefix, +4 with it).
 	 */
-	bool memo = m != TS_ATTACH_KPROBE &&
+	bool sock = c->accounting == TS_ACCT_SOCKET, map_walk = true;
+	bool memo = m != TS_ATTACH_KPROBE && !sock &&
 		    (c->n_prefixes + c->n_lprefixes > TS_MEMO_MIN_PREFIXES ||
 		     ts_config_has_cgroups(c));
 
 	char buf[512];
-	const char *blocked = mode_blocked(m, kf, buf, sizeof(buf));
+	/* Socket accounting loads the same programs in every mode (ts_bpf_open checks). */
+	const char *blocked = sock ? NULL : mode_blocked(m, kf, buf, sizeof(buf));
 
 	if (blocked) {
 		snprintf(why, len, "%s", blocked);
@@ -754,6 +993,9 @@ again:
 	skel->rodata->have_cgroups = ts_config_has_cgroups(c);
 	skel->rodata->count_other_cgroup = c->report_other_cgroup;
 	skel->rodata->n_per_cgroup = (__u32)ts_config_subnet_index_count(c);
+	skel->rodata->acct_conns = c->connections;
+	skel->rodata->acct_retrans = c->retransmits;
+	skel->rodata->acct_rtt = c->rtt;
 	memcpy((void *)skel->rodata->lport_bits, c->lport_bits, sizeof(c->lport_bits));
 	memcpy((void *)skel->rodata->rport_bits, c->rport_bits, sizeof(c->rport_bits));
 	bpf_map__set_max_entries(skel->maps.subnets, c->n_prefixes ? (__u32)c->n_prefixes : 1);
@@ -765,11 +1007,25 @@ again:
 				 ts_config_has_cgroups(c) ? TS_CGROUP_MAX_IDS : 1);
 	/* One entry per thread inside a probed call; preallocated, so bounded. */
 	bpf_map__set_max_entries(skel->maps.kp_stash,
-				 m == TS_ATTACH_KPROBE ? TS_STASH_MAX : 1);
+				 m == TS_ATTACH_KPROBE && !sock ? TS_STASH_MAX : 1);
 	bpf_object__for_each_program(prog, skel->obj)
 		bpf_program__set_autoload(prog, prog_wanted(bpf_program__name(prog), m, kf, c));
+	if (sock && !map_walk)
+		bpf_program__set_autoload(skel->progs.acct_walk, false);
 
 	err = tcpsubnet_bpf__load(skel);
+	if (err && sock && map_walk) {
+		/*
+		 * Seen on a 6.18 host: iter/bpf_sk_storage_map programs refused (EPERM) where
+		 * iter/tcp and iter/task_file load; walk every socket instead.
+		 */
+		ts_log(TS_LOG_INFO, "the kernel refused the walk of the socket storage (%s); the "
+		       "read cycle walks the TCP sockets of every network namespace found "
+		       "instead", errstr(err));
+		tcpsubnet_bpf__destroy(skel);
+		map_walk = false;
+		goto again;
+	}
 	if (err && memo) {
 		/* Socket storage in tracing programs needs 5.11+: classify every event. */
 		ts_log(TS_LOG_INFO, "no per-socket memo in %s mode: this kernel refuses socket "
@@ -780,9 +1036,14 @@ again:
 		goto again;
 	}
 	if (err) {
-		snprintf(why, len, "the kernel refused the %s programs (%s; run collectd with "
-			 "debug logging for the verifier's reasons)", ts_attach_mode_name(m),
-			 errstr(err));
+		if (sock)
+			snprintf(why, len, "the kernel refused the socket accounting programs (%s; "
+				 "they need 5.12+; run collectd with debug logging for the "
+				 "verifier's reasons)", errstr(err));
+		else
+			snprintf(why, len, "the kernel refused the %s programs (%s; run collectd "
+				 "with debug logging for the verifier's reasons)",
+				 ts_attach_mode_name(m), errstr(err));
 		goto fail;
 	}
 	err = fill_trie(skel->maps.subnets, c->prefixes, c->n_prefixes, why, len);
@@ -791,11 +1052,16 @@ again:
 	if (err)
 		goto fail;
 	b->skel = skel;
-	err = m == TS_ATTACH_KPROBE ? kp_attach_all(b, why, len) : tcpsubnet_bpf__attach(skel);
+	if (sock)
+		err = acct_attach(b, why, len);
+	else
+		err = m == TS_ATTACH_KPROBE ? kp_attach_all(b, why, len) :
+					      tcpsubnet_bpf__attach(skel);
 	if (err) {
-		if (m != TS_ATTACH_KPROBE)
+		if (m != TS_ATTACH_KPROBE && !sock)
 			snprintf(why, len, "attaching the %s programs failed (%s)",
 				 ts_attach_mode_name(m), errstr(err));
+		acct_detach(b);
 		kp_detach_all(b);
 		b->skel = NULL;
 		goto fail;
@@ -960,7 +1226,13 @@ int ts_bpf_open(const struct ts_config *c, struct ts_bpf **out, char *err, size_
 		return -ENOENT;
 	}
 
-	if (c->attach_mode != TS_ATTACH_AUTO) {
+	if (c->accounting == TS_ACCT_SOCKET && kf.socket_lacks) {
+		snprintf(err, err_len, "Accounting \"socket\" needs %s, which this kernel lacks "
+			 "(in %s); use Accounting \"syscall\"", kf.socket_lacks, btf_path);
+		return -EOPNOTSUPP;
+	}
+	if (c->attach_mode != TS_ATTACH_AUTO || c->accounting == TS_ACCT_SOCKET) {
+		/* Socket accounting: one set of programs whatever the mode (auto included). */
 		order[n++] = c->attach_mode;
 	} else if (kf.has_tp && !kf.has_sendpage) {
 		/*
@@ -1001,7 +1273,10 @@ int ts_bpf_open(const struct ts_config *c, struct ts_bpf **out, char *err, size_
 		       tried[i]);
 	}
 	if (i == n) {
-		if (c->attach_mode != TS_ATTACH_AUTO)
+		if (c->accounting == TS_ACCT_SOCKET)
+			snprintf(err, err_len, "Accounting \"socket\" does not work on this kernel: "
+				 "%s; use Accounting \"syscall\"", tried[0]);
+		else if (c->attach_mode != TS_ATTACH_AUTO)
 			snprintf(err, err_len, "AttachMode \"%s\" does not work on this kernel: %s; "
 				 "use AttachMode \"auto\"", ts_attach_mode_name(order[0]),
 				 tried[0]);
@@ -1014,7 +1289,11 @@ int ts_bpf_open(const struct ts_config *c, struct ts_bpf **out, char *err, size_
 		return rc;
 	}
 
-	if (c->attach_mode != TS_ATTACH_AUTO)
+	if (c->accounting == TS_ACCT_SOCKET)
+		snprintf(b->choice, sizeof(b->choice), "%s, Accounting \"socket\" (state changes "
+			 "through tp_btf and a walk of the sockets each read cycle, in every mode)",
+			 ts_attach_mode_name(b->mode));
+	else if (c->attach_mode != TS_ATTACH_AUTO)
 		snprintf(b->choice, sizeof(b->choice), "%s (configured)",
 			 ts_attach_mode_name(b->mode));
 	else if (i == 0)
@@ -1025,11 +1304,12 @@ int ts_bpf_open(const struct ts_config *c, struct ts_bpf **out, char *err, size_
 			 ts_attach_mode_name(b->mode), ts_attach_mode_name(order[0]), tried[0]);
 	ts_log(TS_LOG_INFO, "kernel: preemption %s (from %s), lockdown %s",
 	       ts_preempt_name(kf.preempt), kf.preempt_how, ts_lockdown_name(kf.lockdown));
-	if (b->mode == TS_ATTACH_TRACEPOINT && kf.has_sendpage)
+	if (b->mode == TS_ATTACH_TRACEPOINT && kf.has_sendpage && c->accounting != TS_ACCT_SOCKET)
 		ts_log(TS_LOG_WARN, "tracepoint mode on a kernel before 6.5: bytes sent with "
 		       "sendfile()/splice() are not counted; use AttachMode \"fentry\" or "
 		       "\"kprobe\" for them");
-	if (b->mode == TS_ATTACH_FENTRY && ts_preempt_trampolines_lossy(kf.preempt))
+	if (b->mode == TS_ATTACH_FENTRY && ts_preempt_trampolines_lossy(kf.preempt) &&
+	    c->accounting != TS_ACCT_SOCKET)
 		ts_log(TS_LOG_WARN, "fentry mode on a kernel whose preemption model is %s "
 		       "(from %s): %sBPF trampolines skip a program while another run of it is "
 		       "preempted on the same CPU, so events can be missed; lost-events counts "
@@ -1054,8 +1334,10 @@ int ts_bpf_open(const struct ts_config *c, struct ts_bpf **out, char *err, size_
 		return -ENOMEM;
 	}
 	b->stats_buf = calloc((size_t)b->ncpu, sizeof(__u64));
-	b->sweep = b->mode == TS_ATTACH_KPROBE && initial_pid_ns();
-	b->boost = b->mode == TS_ATTACH_KPROBE && ts_preempt_trampolines_lossy(kf.preempt);
+	/* Socket accounting runs no kprobe: no stash to sweep, no reads to protect. */
+	b->sweep = b->mode == TS_ATTACH_KPROBE && !b->acct_on && initial_pid_ns();
+	b->boost = b->mode == TS_ATTACH_KPROBE && !b->acct_on &&
+		   ts_preempt_trampolines_lossy(kf.preempt);
 	if (b->stats_buf == NULL) {
 		snprintf(err, err_len, "out of memory");
 		ts_bpf_close(b);
@@ -1157,6 +1439,9 @@ static int read_maps(struct ts_bpf *b, struct ts_counters *totals, struct ts_his
 
 	if (b->cg)
 		cgroup_refresh(b);
+	/* Socket accounting: the walk adds every open connection's deltas first. */
+	if (b->acct_on && (rc = acct_run(b, err, err_len)) != 0)
+		return rc;
 	rc = reader_fetch(b, &b->counters, err, err_len);
 	if (rc)
 		return rc;
@@ -1284,6 +1569,7 @@ void ts_bpf_close(struct ts_bpf *b)
 {
 	if (b == NULL)
 		return;
+	acct_detach(b);
 	kp_detach_all(b);
 	tcpsubnet_bpf__destroy(b->skel);
 	free(b->stats_buf);

@@ -41,7 +41,7 @@ struct parse_state {
 	void *ctx;
 	int errors;
 	struct side remote, local;
-	bool seen_attach, seen_unmatched, seen_max, seen_btf, seen_rtt, seen_pct;
+	bool seen_attach, seen_acct, seen_unmatched, seen_max, seen_btf, seen_rtt, seen_pct;
 	bool seen_conn, seen_retrans, seen_maxcg, seen_cgother;
 	bool seen_buckets, seen_width, seen_max_values;
 };
@@ -122,6 +122,7 @@ void ts_config_init(struct ts_config *c)
 	memset(c, 0, sizeof(*c));
 	c->report_unmatched = true;
 	c->attach_mode = TS_ATTACH_AUTO;
+	c->accounting = TS_ACCT_SYSCALL;
 	c->max_prefixes = TS_DEFAULT_MAX_PREFIXES;
 	c->rtt = true;
 	c->percentiles[0] = 50;
@@ -376,6 +377,29 @@ int ts_attach_mode_parse(const char *s, enum ts_attach_mode *out)
 	for (size_t i = 0; i < sizeof(mode_names) / sizeof(mode_names[0]); i++) {
 		if (strcasecmp(s, mode_names[i]) == 0) {
 			*out = (enum ts_attach_mode)i;
+			return 0;
+		}
+	}
+	return -1;
+}
+
+static const char *const acct_names[] = {
+	[TS_ACCT_SYSCALL] = "syscall",
+	[TS_ACCT_SOCKET] = "socket",
+};
+
+const char *ts_accounting_name(enum ts_accounting a)
+{
+	if ((size_t)a < sizeof(acct_names) / sizeof(acct_names[0]))
+		return acct_names[a];
+	return "?";
+}
+
+int ts_accounting_parse(const char *s, enum ts_accounting *out)
+{
+	for (size_t i = 0; i < sizeof(acct_names) / sizeof(acct_names[0]); i++) {
+		if (strcasecmp(s, acct_names[i]) == 0) {
+			*out = (enum ts_accounting)i;
 			return 0;
 		}
 	}
@@ -1002,6 +1026,16 @@ static void parse_option(struct parse_state *st, const struct ts_citem *ci)
 		else if (ts_attach_mode_parse(s, &c->attach_mode) != 0)
 			report(st, "AttachMode \"%.64s\" is not a known mode; use \"auto\", "
 			       "\"fentry\", \"tracepoint\" or \"kprobe\"", s);
+	} else if (strcasecmp(ci->key, "Accounting") == 0) {
+		if (!once(st, &st->seen_acct, "Accounting"))
+			return;
+		s = one_string(ci);
+		if (s == NULL)
+			report(st, "Accounting expects one quoted string: \"syscall\" or \"socket\"");
+		else if (ts_accounting_parse(s, &c->accounting) != 0)
+			report(st, "Accounting \"%.64s\" is not a known accounting; use \"syscall\" "
+			       "(per send and receive call) or \"socket\" (the kernel's per-socket "
+			       "totals)", s);
 	} else if (strcasecmp(ci->key, "MaxPrefixes") == 0) {
 		double v;
 
@@ -1036,9 +1070,9 @@ static void parse_option(struct parse_state *st, const struct ts_citem *ci)
 			report(st, "out of memory while reading KernelBTF");
 	} else if (!parse_values_option(st, ci)) {
 		report(st, "unknown option \"%.64s\" in <Plugin tcpsubnet>; valid options are "
-		       "Subnet, LocalSubnet, ReportUnmatched, AttachMode, MaxPrefixes, KernelBTF, "
-		       "RTT, RTTPercentile, RTTBuckets, RTTBucketWidth, Connections, Retransmits, "
-		       "LocalPort, RemotePort, MaxValues, Cgroup, CgroupEach, MaxCgroups and "
+		       "Subnet, LocalSubnet, ReportUnmatched, AttachMode, Accounting, MaxPrefixes, "
+		       "KernelBTF, RTT, RTTPercentile, RTTBuckets, RTTBucketWidth, Connections, "
+		       "Retransmits, LocalPort, RemotePort, MaxValues, Cgroup, CgroupEach, MaxCgroups and "
 		       "ReportUnmatchedCgroup", ci->key);
 	}
 }

@@ -48,6 +48,12 @@ enum ts_attach_mode {
 	TS_ATTACH_KPROBE,
 };
 
+/* Accounting: where bytes come from (docs/DESIGN.md, "Socket accounting"). */
+enum ts_accounting {
+	TS_ACCT_SYSCALL,	/* per send/receive call and received segment */
+	TS_ACCT_SOCKET,		/* the kernel's per-socket totals, per connection event */
+};
+
 /* A configuration tree node, shaped like collectd's oconfig_item_t. */
 enum ts_cval_type { TS_CV_STRING, TS_CV_NUMBER, TS_CV_BOOLEAN };
 
@@ -107,6 +113,7 @@ struct ts_config {
 
 	bool report_unmatched;
 	enum ts_attach_mode attach_mode;
+	enum ts_accounting accounting;
 	size_t max_prefixes;
 	char *btf_path; /* NULL: TS_DEFAULT_BTF_PATH */
 	bool builtin_defaults; /* no Subnet was configured: the built-in set is in use */
@@ -230,5 +237,7 @@ void ts_escape_controls(char *line, size_t len);
 
 const char *ts_attach_mode_name(enum ts_attach_mode m);
 int ts_attach_mode_parse(const char *s, enum ts_attach_mode *out);
+const char *ts_accounting_name(enum ts_accounting a);
+int ts_accounting_parse(const char *s, enum ts_accounting *out);
 
 #endif /* TSCONF_H */

@@ -276,6 +276,7 @@ START_TEST(defaults_are_documented_values)
 	ck_assert_int_eq(parse("Subnet \"10.0.0.0/8\"", &c, &e), 0);
 	ck_assert(c.report_unmatched);
 	ck_assert_int_eq(c.attach_mode, TS_ATTACH_AUTO);
+	ck_assert_int_eq(c.accounting, TS_ACCT_SYSCALL);
 	ck_assert_uint_ge(c.max_prefixes, 4096);
 	ck_assert_ptr_null(c.btf_path);
 	ts_config_free(&c);
@@ -289,9 +290,11 @@ START_TEST(options_take_their_values)
 
 	ck_assert_int_eq(parse("Subnet \"10.0.0.0/8\"\nReportUnmatched false\n"
 			       "AttachMode \"Tracepoint\"\nMaxPrefixes 10\n"
+			       "Accounting \"Socket\"\n"
 			       "KernelBTF \"/boot/vmlinux.btf\"\n", &c, &e), 0);
 	ck_assert(!c.report_unmatched);
 	ck_assert_int_eq(c.attach_mode, TS_ATTACH_TRACEPOINT);
+	ck_assert_int_eq(c.accounting, TS_ACCT_SOCKET);
 	ck_assert_uint_eq(c.max_prefixes, 10);
 	ck_assert_str_eq(c.btf_path, "/boot/vmlinux.btf");
 	ts_config_free(&c);
@@ -424,6 +427,13 @@ START_TEST(bad_option_values_are_errors)
 	expect_error("Subnet \"10.0.0.0/8\"\nAttachMode 3", "AttachMode expects one quoted", NULL);
 	expect_error("Subnet \"10.0.0.0/8\"\nAttachMode \"auto\"\nAttachMode \"kprobe\"",
 		     "AttachMode is set more than once", NULL);
+	expect_error("Subnet \"10.0.0.0/8\"\nAccounting \"segment\"",
+		     "Accounting \"segment\" is not a known accounting",
+		     "use \"syscall\" (per send and receive call) or \"socket\"");
+	expect_error("Subnet \"10.0.0.0/8\"\nAccounting 1",
+		     "Accounting expects one quoted string: \"syscall\" or \"socket\"", NULL);
+	expect_error("Subnet \"10.0.0.0/8\"\nAccounting \"socket\"\nAccounting \"socket\"",
+		     "Accounting is set more than once", NULL);
 	expect_error("Subnet \"10.0.0.0/8\"\nReportUnmatched \"maybe\"",
 		     "ReportUnmatched expects true or false", NULL);
 	expect_error("Subnet \"10.0.0.0/8\"\nMaxPrefixes 0", "MaxPrefixes 0 is out of range",

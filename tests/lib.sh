@@ -86,27 +86,39 @@ ts_expect_add() {
 
 # ts_sum FILE: sums rows "subnet rx tx" per subnet, sorted.
 ts_sum() {
-	awk '{ rx[$1] += $2; tx[$1] += $3 } END { for (s in rx) print s, rx[s], tx[s] }' "$1" |
+	awk '{ rx[$1] += $2; tx[$1] += $3 } END { for (s in rx) printf "%s %.0f %.0f\n", s, rx[s], tx[s] }' "$1" |
 		sort
 }
 
+# ts_acct_conf CONF: CONF, or with TS_ACCOUNTING set (tests/bpf-socket.sh runs other
+# tests so) a copy of it that adds Accounting "$TS_ACCOUNTING"; prints the path. The
+# probe helpers below pass TS_PROBE_ARGS (e.g. --read-every 5) to ts-probe.
+ts_acct_conf() {
+	[ -n "${TS_ACCOUNTING:-}" ] || { echo "$1"; return; }
+	{ cat "$1"; echo "Accounting \"$TS_ACCOUNTING\""; } >"$1.acct"
+	echo "$1.acct"
+}
+
 # ts_probe_flows WHAT CONF FLOWS NS: runs ts-probe with CONF around every flow of FLOWS
-# (lines "server-subnet client-subnet ts-traffic-args...") inside namespace NS. Leaves
-# the plugin's figures in $TS_TMP/got, the expected ones in $TS_TMP/expect and the
-# loader's stderr in $TS_TMP/err. Returns ts-probe's exit status.
+# (lines "server-subnet client-subnet ts-traffic-args...") inside namespace NS (with
+# TS_FLOW_TOOL, another tool that prints "c2s=N s2c=M"). Leaves the plugin's figures in
+# $TS_TMP/got, the expected ones in $TS_TMP/expect and the loader's stderr in
+# $TS_TMP/err. Returns ts-probe's exit status.
 ts_probe_flows() {
 	local what=$1 conf=$2 flows=$3 ns=$4 rc=0 ssub csub line
 	cat >"$TS_TMP/run-flows" <<RUN
 #!/bin/sh
 while read -r ssub csub args; do
-	out=\$(ip netns exec $ns "$TS_TRAFFIC" \$args) || { echo "traffic failed: \$args" >&2; exit 1; }
+	out=\$(ip netns exec $ns "${TS_FLOW_TOOL:-$TS_TRAFFIC}" \$args) || { echo "traffic failed: \$args" >&2; exit 1; }
 	echo "\$ssub \$csub \$out"
 done <"$flows" >"$TS_TMP/moved"
 RUN
 	chmod +x "$TS_TMP/run-flows"
 	: >"$TS_TMP/expect"
 	: >"$TS_TMP/moved"
-	"$TS_PROBE" "$conf" -- "$TS_TMP/run-flows" >"$TS_TMP/got" 2>"$TS_TMP/err" || rc=$?
+	conf=$(ts_acct_conf "$conf")
+	# shellcheck disable=SC2086 # TS_PROBE_ARGS: words on purpose
+	"$TS_PROBE" "$conf" ${TS_PROBE_ARGS:-} -- "$TS_TMP/run-flows" >"$TS_TMP/got" 2>"$TS_TMP/err" || rc=$?
 	while read -r ssub csub line; do
 		ts_expect_add "$TS_TMP/expect" "$ssub" "$csub" "$line"
 	done <"$TS_TMP/moved"
@@ -318,7 +330,9 @@ ts_probe_run() {
 		echo "$pre \"$TS_TRAFFIC\" $args" >>"$TS_TMP/run"
 	done <"$flows"
 	chmod +x "$TS_TMP/run"
-	"$TS_PROBE" "$conf" -- "$TS_TMP/run" >"$TS_TMP/out" 2>"$TS_TMP/err" ||
+	conf=$(ts_acct_conf "$conf")
+	# shellcheck disable=SC2086 # TS_PROBE_ARGS: words on purpose
+	"$TS_PROBE" "$conf" ${TS_PROBE_ARGS:-} -- "$TS_TMP/run" >"$TS_TMP/out" 2>"$TS_TMP/err" ||
 		{ ts_fail "$label: ts-probe: $(cat "$TS_TMP/err")"; return 1; }
 	grep "^c2s=" "$TS_TMP/out" >"$TS_TMP/moved"
 	grep -v "^c2s=" "$TS_TMP/out" >"$TS_TMP/got"

@@ -111,7 +111,7 @@ paths_run() {
 		echo "while [ \$(grep -c '^path=preopen' $TS_TMP/preopen.*  | awk -F: '{ n += \$NF } END { print n }') -lt $(echo $TS_PATHS_FAMILIES | wc -w) ] && [ \$wait_s -lt 600 ]; do sleep 0.1; wait_s=\$((wait_s + 1)); done"
 	} >"$TS_TMP/run-paths"
 	chmod +x "$TS_TMP/run-paths"
-	TS_PROBE_READ_MS=100 "$TS_PROBE" "$conf" -- "$TS_TMP/run-paths" >"$TS_TMP/got" 2>"$TS_TMP/err" ||
+	"$TS_PROBE" "$conf" --read-every 100 -- "$TS_TMP/run-paths" >"$TS_TMP/got" 2>"$TS_TMP/err" ||
 		rc=$?
 	touch "$TS_TMP/go" # ts-probe failed early: release the preopen connections
 	wait

@@ -4,11 +4,13 @@
  * with a configuration written in collectd syntax (the lines inside <Plugin tcpsubnet>),
  * runs a command, then prints every value the plugin would dispatch after it, one per
  * line: "instance type[-type_instance] value [value]" (if_octets: "instance if_octets rx
- * tx"). RTT figures cover the whole run as one interval. With TS_PROBE_READ_MS=N in the
- * environment it also reads every N ms while the command runs, as collectd's read cycle
- * would (a socket-mode walk then accounts open connections in many deltas).
+ * tx"). RTT figures cover the whole run as one interval.
  *
- *   ts-probe CONFIG-FILE [-- COMMAND ARGS...]
+ *   ts-probe CONFIG-FILE [--read-every MS] [-- COMMAND ARGS...]
+ *
+ * --read-every runs a read cycle (ts_bpf_read) every MS milliseconds while the command
+ * runs, as collectd's read interval would; their figures are dropped, the final read is
+ * printed, and the number of cycles goes to stderr ("[info] ts-probe: N read cycles").
  */
 #include <errno.h>
 #include <stdio.h>
@@ -73,10 +75,15 @@ int main(int argc, char **argv)
 	struct ts_bpf *bpf;
 	struct ts_health health;
 	char err[1024], *text;
-	int status = 0;
+	int status = 0, every_ms = 0, cmd = 3;
+	unsigned long cycles = 0;
 
-	if (argc < 2 || (argc > 2 && strcmp(argv[2], "--") != 0)) {
-		fprintf(stderr, "usage: ts-probe CONFIG-FILE [-- COMMAND ARGS...]\n");
+	if (argc > 3 && strcmp(argv[2], "--read-every") == 0) {
+		every_ms = atoi(argv[3]);
+		cmd += 2;
+	}
+	if (argc < 2 || (argc > cmd - 1 && strcmp(argv[cmd - 1], "--") != 0) || every_ms < 0) {
+		fprintf(stderr, "usage: ts-probe CONFIG-FILE [--read-every MS] [-- COMMAND ARGS...]\n");
 		return 2;
 	}
 	text = cfgtext_read_file(argv[1]);
@@ -111,28 +118,29 @@ int main(int argc, char **argv)
 		fprintf(stderr, "ts-probe: no memory\n");
 		return 4;
 	}
-	if (argc > 3) {
-		const char *every = getenv("TS_PROBE_READ_MS");
-		long ms = every ? strtol(every, NULL, 10) : 0;
-		pid_t pid = fork(), done = 0;
+	if (argc > cmd) {
+		pid_t pid = fork(), w;
 
 		if (pid == 0) {
-			execvp(argv[3], &argv[3]);
-			fprintf(stderr, "ts-probe: cannot run %s: %s\n", argv[3], strerror(errno));
+			execvp(argv[cmd], &argv[cmd]);
+			fprintf(stderr, "ts-probe: cannot run %s: %s\n", argv[cmd], strerror(errno));
 			_exit(127);
 		}
-		while (pid > 0 && ms > 0 && (done = waitpid(pid, &status, WNOHANG)) == 0) {
-			usleep((useconds_t)ms * 1000);
+		while (pid > 0 && (w = waitpid(pid, &status, every_ms ? WNOHANG : 0)) == 0) {
+			usleep((useconds_t)every_ms * 1000);
 			if (ts_bpf_read(bpf, totals, rtt_now, err, sizeof(err)) != 0) {
-				fprintf(stderr, "ts-probe: %s\n", err);
+				fprintf(stderr, "ts-probe: read cycle: %s\n", err);
 				return 4;
 			}
+			cycles++;
 		}
-		if (pid < 0 || done < 0 || (done == 0 && waitpid(pid, &status, 0) < 0)) {
-			fprintf(stderr, "ts-probe: cannot run %s: %s\n", argv[3], strerror(errno));
+		if (pid < 0 || w < 0) {
+			fprintf(stderr, "ts-probe: cannot run %s: %s\n", argv[cmd], strerror(errno));
 			return 4;
 		}
 	}
+	if (every_ms)
+		fprintf(stderr, "[info] ts-probe: %lu read cycles\n", cycles);
 	if (ts_bpf_read(bpf, totals, rtt_now, err, sizeof(err)) != 0) {
 		fprintf(stderr, "ts-probe: %s\n", err);
 		return 4;
