@@ -488,36 +488,6 @@ static void wait_file(const char *file)
 	}
 }
 
-static int listen_on(const char *s, struct sockaddr_storage *la, socklen_t *llen)
-{
-	int one = 1, zero = 0, fd;
-
-	if (!strcmp(s, "dual")) {
-		struct sockaddr_in6 *a = (struct sockaddr_in6 *)la;
-
-		memset(la, 0, sizeof(*la));
-		a->sin6_family = AF_INET6;
-		a->sin6_addr = in6addr_any;
-		*llen = sizeof(*a);
-	} else if (ts_parse_addr(s, la, llen)) {
-		ts_die_msg("--listen: an IPv4 or IPv6 literal or 'dual'");
-	}
-	fd = socket(la->ss_family, SOCK_STREAM, 0);
-	if (fd < 0)
-		ts_die("socket");
-	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-	if (la->ss_family == AF_INET6)
-		setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, strcmp(s, "dual") ? &one : &zero,
-			   sizeof(one));
-	if (bind(fd, (struct sockaddr *)la, *llen) < 0)
-		ts_die("bind(listen)");
-	if (listen(fd, 1) < 0)
-		ts_die("listen");
-	if (getsockname(fd, (struct sockaddr *)la, llen) < 0)
-		ts_die("getsockname");
-	return fd;
-}
-
 static void usage(FILE *f)
 {
 	fprintf(f, "usage: ts-paths --path NAME --listen ADDR|dual --connect ADDR --bind ADDR\n"
@@ -541,12 +511,9 @@ int main(int argc, char **argv)
 	};
 	const char *listen_s = NULL, *connect_s = NULL, *bind_s = NULL, *go_file = NULL;
 	const struct path *p = NULL;
-	struct sockaddr_storage la, ca, ba;
-	socklen_t llen, clen, blen;
 	struct end client = { 0 }, server = { 0 };
 	struct sigaction sa;
-	in_port_t port;
-	int lfd, opt;
+	int opt;
 	char *end;
 
 	while ((opt = getopt_long(argc, argv, "", opts, NULL)) != -1) {
@@ -603,8 +570,6 @@ int main(int argc, char **argv)
 	if (p->uring)
 		ts_die_msg("built without liburing: install liburing-dev and configure again");
 #endif
-	if (ts_parse_addr(connect_s, &ca, &clen) || ts_parse_addr(bind_s, &ba, &blen))
-		ts_die_msg("--connect/--bind: IPv4 or IPv6 literals");
 
 	memset(&sa, 0, sizeof(sa));
 	sa.sa_handler = on_alarm;
@@ -619,24 +584,7 @@ int main(int argc, char **argv)
 			ts_die("memfd");
 	}
 
-	lfd = listen_on(listen_s, &la, &llen);
-	port = la.ss_family == AF_INET ? ((struct sockaddr_in *)&la)->sin_port :
-		((struct sockaddr_in6 *)&la)->sin6_port;
-	if (ca.ss_family == AF_INET)
-		((struct sockaddr_in *)&ca)->sin_port = port;
-	else
-		((struct sockaddr_in6 *)&ca)->sin6_port = port;
-	client.fd = socket(ca.ss_family, SOCK_STREAM, 0);
-	if (client.fd < 0)
-		ts_die("socket");
-	if (bind(client.fd, (struct sockaddr *)&ba, blen) < 0)
-		ts_die("bind(client)");
-	if (connect(client.fd, (struct sockaddr *)&ca, clen) < 0)
-		ts_die("connect");
-	server.fd = accept(lfd, NULL, NULL);
-	if (server.fd < 0)
-		ts_die("accept");
-	close(lfd);
+	ts_tcp_pair(listen_s, connect_s, bind_s, &client.fd, &server.fd);
 	client.p = server.p = p;
 
 	if (!strcmp(p->name, "reset")) {
