@@ -79,7 +79,7 @@ paths_args() {
 # ts-probe starts. Leaves "FAMILY PATH ts-paths-output" lines in $TS_TMP/moved, the
 # plugin's values in $TS_TMP/got, its stderr in $TS_TMP/err. Returns ts-probe's status.
 paths_run() {
-	local conf=$1 ns=$2 f p rc=0 i
+	local conf=$1 ns=$2 f p rc=0 i pids=""
 	: >"$TS_TMP/moved"
 	rm -f "$TS_TMP/go"
 	for f in $TS_PATHS_FAMILIES; do
@@ -87,6 +87,7 @@ paths_run() {
 		/usr/bin/ip netns exec "$ns" "$TS_PATHS" --path preopen $(paths_args preopen $f) \
 			--bytes "$TS_PATHS_BYTES" --reply-bytes "$TS_PATHS_BYTES" --go-file "$TS_TMP/go" \
 			>"$TS_TMP/preopen.$f" 2>&1 &
+		pids="$pids $!"
 	done
 	for i in $(seq 1 300); do
 		[ "$(cat "$TS_TMP"/preopen.* 2>/dev/null | grep -c '^ready$')" = "$(echo $TS_PATHS_FAMILIES | wc -w)" ] &&
@@ -100,9 +101,9 @@ paths_run() {
 			for p in $PATHS; do
 				case $p in preopen) continue ;; esac
 				if [ $p = long ]; then
-					echo "out=\$(ip netns exec $ns '$TS_STREAM' $(paths_args $p $f) --seconds $TS_PATHS_LONG) || exit 1"
+					echo "out=\$(/usr/bin/ip netns exec $ns '$TS_STREAM' $(paths_args $p $f) --seconds $TS_PATHS_LONG) || exit 1"
 				else
-					echo "out=\$(ip netns exec $ns '$TS_PATHS' --path $p $(paths_args $p $f) --bytes $TS_PATHS_BYTES --reply-bytes $((TS_PATHS_BYTES / 3))) || exit 1"
+					echo "out=\$(/usr/bin/ip netns exec $ns '$TS_PATHS' --path $p $(paths_args $p $f) --bytes $TS_PATHS_BYTES --reply-bytes $((TS_PATHS_BYTES / 3))) || exit 1"
 				fi
 				echo "echo \"$f $p \$out\" >>'$TS_TMP/moved'"
 			done
@@ -114,7 +115,9 @@ paths_run() {
 	"$TS_PROBE" "$conf" --read-every 100 -- "$TS_TMP/run-paths" >"$TS_TMP/got" 2>"$TS_TMP/err" ||
 		rc=$?
 	touch "$TS_TMP/go" # ts-probe failed early: release the preopen connections
-	wait
+	# Only these: the qemu guest has other children (relays) that never end.
+	# shellcheck disable=SC2086
+	wait $pids
 	for f in $TS_PATHS_FAMILIES; do
 		grep "^path=preopen" "$TS_TMP/preopen.$f" | sed "s/^/$f preopen /" >>"$TS_TMP/moved" ||
 			echo "preopen $f: $(cat "$TS_TMP/preopen.$f")" >>"$TS_TMP/err"

@@ -40,7 +40,7 @@ BPFTOOL=$(command -v bpftool || command -v /usr/sbin/bpftool || true)
 [ -n "$BPFTOOL" ] || ts_skip "bpftool is not installed"
 [ -x "$COLLECTD" ] || ts_skip "collectd is not installed ($COLLECTD)"
 for f in "$top_builddir/.libs/tcpsubnet.so" "$TS_PROBE" "$TS_TRAFFIC" "$top_builddir/tests/ts-delay" \
-	"$top_builddir/tests/ts-stress"; do
+	"$top_builddir/tests/ts-stress" "$top_builddir/tests/ts-paths" "$top_builddir/tests/ts-stream"; do
 	# The initramfs needs the real ELF files, not libtool wrapper scripts.
 	[ "$(head -c 4 "$f" 2>/dev/null | tail -c 3)" = ELF ] ||
 		{ echo "FAIL: $f is not built (or not an ELF file)"; exit 1; }
@@ -153,7 +153,10 @@ stage "$TS_PROBE" /ts/build/tests/ts-probe
 stage "$TS_TRAFFIC" /ts/build/tests/ts-traffic
 stage "$top_builddir/tests/ts-delay" /ts/build/tests/ts-delay
 stage "$top_builddir/tests/ts-stress" /ts/build/tests/ts-stress
+stage "$top_builddir/tests/ts-paths" /ts/build/tests/ts-paths
+stage "$top_builddir/tests/ts-stream" /ts/build/tests/ts-stream
 stage "$top_srcdir/tests/lib.sh" /ts/tests/lib.sh
+stage "$top_srcdir/tests/paths-lib.sh" /ts/tests/paths-lib.sh
 stage "$top_srcdir/tests/qemu-guest.sh" /init
 chmod 755 "$root/init"
 grep -v '^#' "$top_srcdir/tests/qemu-families.list" | grep . >"$root/ts/families"
