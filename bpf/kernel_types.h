@@ -75,6 +75,19 @@ struct in6_addr {
 	} in6_u;
 };
 
+/* A network namespace's inode number (what stat() of /proc/PID/ns/net shows). */
+struct ns_common {
+	unsigned int inum;
+};
+
+struct net {
+	struct ns_common ns;
+};
+
+typedef struct {
+	struct net *net;
+} possible_net_t;
+
 struct sock_common {
 	union {
 		struct {
@@ -94,6 +107,7 @@ struct sock_common {
 	struct in6_addr skc_v6_rcv_saddr;
 	/* sock's flags moved here (sk_flags is a #define for it) in 6.10 */
 	unsigned long skc_flags;
+	possible_net_t skc_net;
 };
 
 /*

@@ -883,6 +883,21 @@ struct {
 	__type(value, struct ts_acct);
 } acct SEC(".maps");
 
+/*
+ * Only where the kernel refuses acct_walk (user space sets acct_track_ns): the network
+ * namespaces (inode numbers) in which accounts were created, so that the read cycle's
+ * per-namespace walk enters only those. User space removes namespaces that are gone.
+ */
+const volatile bool acct_track_ns = false;
+volatile bool acct_ns_full;
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, __u8);
+} acct_ns SEC(".maps");
+
 /* Our FIN is in the sequence space the peer acknowledges (tcp_close_state() sent it). */
 static __always_inline bool fin_queued(int state)
 {
@@ -1015,8 +1030,18 @@ static __always_inline void acct_open(struct sock *sk, const struct tcp_sock *tp
 	/* Connected again after a close whose program did not run: a fresh account. */
 	if (replace)
 		bpf_sk_storage_delete(&acct, sk);
-	if (!bpf_sk_storage_get(&acct, sk, &init, BPF_SK_STORAGE_GET_F_CREATE))
+	if (!bpf_sk_storage_get(&acct, sk, &init, BPF_SK_STORAGE_GET_F_CREATE)) {
 		stat_inc(TS_STAT_STORAGE_FAIL);
+		return;
+	}
+	if (acct_track_ns) {
+		__u32 inum = sk->__sk_common.skc_net.net->ns.inum;
+		__u8 one = 1;
+
+		/* Full (more namespaces than its size): the walk then enters every one. */
+		if (bpf_map_update_elem(&acct_ns, &inum, &one, BPF_ANY) != 0)
+			acct_ns_full = true;
+	}
 }
 
 /*

@@ -82,6 +82,7 @@ struct ts_bpf {
 	void *zeros;
 	int cg_fd;
 	size_t cg_changes;
+	int not_mode;		/* 1: try_mode failed where no other attach mode can do better */
 	/*
 	 * Accounting "socket": the state program's link, the read cycle's walk of the
 	 * accounted sockets, or (kernels that refuse it) of every socket (acct_visit)
@@ -106,6 +107,8 @@ struct kfeat {
 	/* struct sock_cgroup_data holds a cgroup pointer (5.15+, commit 8520e224f547) */
 	int sk_cgroup_ptr;
 	int trampolines;	/* BPF trampolines: ftrace direct calls in kallsyms */
+	/* The kernel's own BTF, which tp_btf/fentry attach through (a KernelBTF file is not) */
+	int own_btf;
 	/* What Accounting "socket" needs that BTF shows; NULL when all is there */
 	const char *socket_lacks;
 };
@@ -375,6 +378,7 @@ static int read_kfeat(const char *path, int custom, struct kfeat *kf, char *err,
 		return -e;
 	}
 	memset(kf, 0, sizeof(*kf));
+	kf->own_btf = !custom || access(TS_DEFAULT_BTF_PATH, R_OK) == 0;
 	kf->has_tp = btf__find_by_name_kind(btf, "btf_trace_sock_send_length",
 					    BTF_KIND_TYPEDEF) > 0 &&
 		     btf__find_by_name_kind(btf, "btf_trace_sock_recv_length",
@@ -504,6 +508,14 @@ static const char *mode_blocked(enum ts_attach_mode m, const struct kfeat *kf, c
 {
 	int locked;
 
+	/*
+	 * libbpf applies btf_custom_path to CO-RE relocations only; the kernel resolves
+	 * tp_btf and fentry attach points in its own BTF (ESRCH without it).
+	 */
+	if ((m == TS_ATTACH_TRACEPOINT || m == TS_ATTACH_FENTRY) && !kf->own_btf)
+		return "the kernel exposes no BTF of its own at " TS_DEFAULT_BTF_PATH ", and its "
+		       "tracepoint and fentry programs attach through that (KernelBTF serves only "
+		       "AttachMode \"kprobe\")";
 	switch (m) {
 	case TS_ATTACH_TRACEPOINT:
 		if (kf->has_tp)
@@ -685,15 +697,18 @@ static int kp_attach_legacy(struct ts_bpf *b, struct bpf_program *prog, const ch
 static int kp_attach_all(struct ts_bpf *b, char *why, size_t len)
 {
 	struct bpf_program *prog;
-	int legacy = find_tracefs(b->tracefs, sizeof(b->tracefs)) == 0;
+	int tfs = find_tracefs(b->tracefs, sizeof(b->tracefs)), legacy = tfs == 0;
 
 	if (legacy)
 		kp_remove_stale(b->tracefs);
 	else
-		ts_log(TS_LOG_WARN, "kprobe mode without tracefs: each return probe follows at "
-		       "most the kernel's default number of threads at once, and its misses "
-		       "show only as stash-stale, not in lost-events; mount tracefs on "
-		       "/sys/kernel/tracing");
+		/* A user without root (CAP_BPF+CAP_PERFMON) can mount nothing nor write there. */
+		ts_log(TS_LOG_WARN, "kprobe mode without tracefs (%s): each return probe follows "
+		       "at most the kernel's default number of threads at once, and its misses "
+		       "show only as stash-stale, not in lost-events; %s", errstr(-tfs),
+		       tfs == -EACCES || tfs == -EPERM ?
+		       "run collectd as root, which can write /sys/kernel/tracing/kprobe_events" :
+		       "mount tracefs on /sys/kernel/tracing");
 	bpf_object__for_each_program(prog, b->skel->obj) {
 		const char *sec = bpf_program__section_name(prog);
 		int ret = strncmp(sec, "kretprobe/", 10) == 0;
@@ -811,6 +826,19 @@ static void *ns_visit_thread(void *arg)
 	return NULL;
 }
 
+/* Said once: other namespaces' connections then count only from their close. */
+static void acct_ns_denied(struct ts_bpf *b, const char *path, const char *why)
+{
+	if (b->acct_warned)
+		return;
+	ts_log(TS_LOG_WARN, "Accounting \"socket\": cannot enter the network namespace %s "
+	       "(%s), so connections of other namespaces that were open at start are not "
+	       "counted%s; grant collectd CAP_SYS_ADMIN and CAP_SYS_PTRACE or run it as root",
+	       path, why, b->acct_walk ? "" : ", and on this kernel the others count only "
+	       "when they close");
+	b->acct_warned = 1;
+}
+
 static int ino_seen(const ino_t *inos, size_t n, ino_t ino)
 {
 	for (size_t i = 0; i < n; i++)
@@ -819,23 +847,60 @@ static int ino_seen(const ino_t *inos, size_t n, ino_t ino)
 	return 0;
 }
 
+/* Namespaces with accounts, tracked where the kernel refuses acct_walk (acct_ns map). */
+#define TS_ACCT_NS_MAX 4096
+
+/* Whether a namespace holds accounts (or may: all at start, or the map overflowed). */
+static int ns_wanted(struct ts_bpf *b, int all, ino_t ino)
+{
+	__u32 key = (__u32)ino;
+	__u8 v;
+
+	return all || b->skel->bss->acct_ns_full ||
+	       bpf_map_lookup_elem(bpf_map__fd(b->skel->maps.acct_ns), &key, &v) == 0;
+}
+
+/* Forgets namespaces that are gone (their inode numbers may come back: harmless). */
+static void ns_prune(struct ts_bpf *b, const ino_t *inos, size_t n)
+{
+	int fd = bpf_map__fd(b->skel->maps.acct_ns);
+	__u32 key, next, gone[64];
+	int n_gone = 0, more;
+
+	more = bpf_map_get_next_key(fd, NULL, &next) == 0;
+	while (more && n_gone < 64) {
+		key = next;
+		more = bpf_map_get_next_key(fd, &key, &next) == 0;
+		if (!ino_seen(inos, n, key))
+			gone[n_gone++] = key;
+	}
+	for (int i = 0; i < n_gone; i++)
+		bpf_map_delete_elem(fd, &gone[i]);
+}
+
 /*
- * Runs acct_visit_tcp in every network namespace this process can find: its own, each
+ * Runs acct_visit_tcp in the network namespaces this process can find: its own, each
  * process's (/proc/PID/ns/net) and each named one (/run/netns); a namespace that no
- * process is in and nothing names is not found. Entering another namespace needs
+ * process is in and nothing names is not found. all: in every one (at start), else
+ * only in those where accounts were created. Entering another namespace needs
  * CAP_SYS_ADMIN: without it only this one is walked, said once.
  */
-static int acct_visit_all(struct ts_bpf *b, char *why, size_t len)
+static int acct_visit_all(struct ts_bpf *b, int all, char *why, size_t len)
 {
 	static const char *const dirs[] = { "/proc", "/run/netns" };
 	struct stat st;
 	ino_t *inos = NULL;
-	size_t n = 0, cap = 0;
-	int rc, denied = 0;
+	size_t n = 0, cap = 64;
+	int rc = 0, denied = 0, complete = 1;
 
-	rc = iter_run(b->acct_visit, "walk of this namespace's connections", why, len);
-	if (rc || stat("/proc/self/ns/net", &st) != 0)
+	if (stat("/proc/self/ns/net", &st) != 0 || ns_wanted(b, all, st.st_ino))
+		rc = iter_run(b->acct_visit, "walk of this namespace's connections", why, len);
+	inos = malloc(cap * sizeof(*inos));
+	if (rc || inos == NULL) {
+		free(inos);
 		return rc;
+	}
+	inos[n++] = st.st_ino;
 	for (size_t d = 0; d < 2; d++) {
 		DIR *dir = opendir(dirs[d]);
 		struct dirent *e;
@@ -845,29 +910,34 @@ static int acct_visit_all(struct ts_bpf *b, char *why, size_t len)
 			struct ns_visit v = { .link = b->acct_visit };
 			pthread_t t;
 
-			if (e->d_name[0] == '.' || (d == 0 && (e->d_name[0] < '0' || e->d_name[0] > '9')))
+			if (e->d_name[0] == '.' ||
+			    (d == 0 && (e->d_name[0] < '0' || e->d_name[0] > '9')))
 				continue;
 			snprintf(path, sizeof(path), d == 0 ? "/proc/%s/ns/net" : "/run/netns/%s",
 				 e->d_name);
-			if (!inos) {
-				cap = 64;
-				inos = malloc(cap * sizeof(*inos));
-				if (!inos)
-					break;
-				inos[n++] = st.st_ino;
+			if (stat(path, &st) != 0) {
+				if (errno == EACCES || errno == EPERM) {
+					complete = 0;
+					acct_ns_denied(b, path, errstr(errno));
+				}
+				continue;
 			}
-			if (stat(path, &st) != 0 || ino_seen(inos, n, st.st_ino))
+			if (ino_seen(inos, n, st.st_ino))
 				continue;
 			if (n == cap) {
 				ino_t *more = realloc(inos, 2 * cap * sizeof(*inos));
 
-				if (!more)
+				if (!more) {
+					complete = 0;
 					break;
+				}
 				inos = more;
 				cap *= 2;
 			}
 			inos[n++] = st.st_ino;
-			if (denied || (v.ns_fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
+			/* Once entering was denied, the rest are only told apart. */
+			if (denied || !ns_wanted(b, all, st.st_ino) ||
+			    (v.ns_fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
 				continue;
 			if (pthread_create(&t, NULL, ns_visit_thread, &v) == 0)
 				pthread_join(t, NULL);
@@ -876,17 +946,14 @@ static int acct_visit_all(struct ts_bpf *b, char *why, size_t len)
 			close(v.ns_fd);
 			if (v.rc == -EPERM) {
 				denied = 1;
-				if (!b->acct_warned)
-					ts_log(TS_LOG_WARN, "Accounting \"socket\": cannot enter the "
-					       "network namespace %s (%s), so connections of other "
-					       "namespaces count only from their close; grant "
-					       "collectd CAP_SYS_ADMIN", path, v.why);
-				b->acct_warned = 1;
+				acct_ns_denied(b, path, v.why);
 			}
 		}
 		if (dir)
 			closedir(dir);
 	}
+	if (complete && !b->acct_walk)
+		ns_prune(b, inos, n);
 	free(inos);
 	return 0;
 }
@@ -896,7 +963,7 @@ static int acct_run(struct ts_bpf *b, char *why, size_t len)
 {
 	if (b->acct_walk)
 		return iter_run(b->acct_walk, "socket walk", why, len);
-	return acct_visit_all(b, why, len);
+	return acct_visit_all(b, 0, why, len);
 }
 
 /*
@@ -936,7 +1003,7 @@ static int acct_attach(struct ts_bpf *b, char *why, size_t len)
 	}
 	b->acct_on = 1;
 	skel->bss->acct_adopting = true;
-	rc = acct_visit_all(b, why, len);
+	rc = acct_visit_all(b, 1, why, len);
 	skel->bss->acct_adopting = false;
 	return rc;
 }
@@ -963,6 +1030,7 @@ static int try_mode(struct ts_bpf *b, const struct ts_config *c, enum ts_attach_
 	 * the cgroup id (measured +44 ns per event without it at one prefix, +4 with it).
 	 */
 	bool sock = c->accounting == TS_ACCT_SOCKET, map_walk = true;
+	int walk_err = 0;
 	bool memo = m != TS_ATTACH_KPROBE && !sock &&
 		    (c->n_prefixes + c->n_lprefixes > TS_MEMO_MIN_PREFIXES ||
 		     ts_config_has_cgroups(c));
@@ -996,6 +1064,8 @@ again:
 	skel->rodata->acct_conns = c->connections;
 	skel->rodata->acct_retrans = c->retransmits;
 	skel->rodata->acct_rtt = c->rtt;
+	skel->rodata->acct_track_ns = sock && !map_walk;
+	bpf_map__set_max_entries(skel->maps.acct_ns, sock && !map_walk ? TS_ACCT_NS_MAX : 1);
 	memcpy((void *)skel->rodata->lport_bits, c->lport_bits, sizeof(c->lport_bits));
 	memcpy((void *)skel->rodata->rport_bits, c->rport_bits, sizeof(c->rport_bits));
 	bpf_map__set_max_entries(skel->maps.subnets, c->n_prefixes ? (__u32)c->n_prefixes : 1);
@@ -1017,15 +1087,17 @@ again:
 	if (err && sock && map_walk) {
 		/*
 		 * Seen on a 6.18 host: iter/bpf_sk_storage_map programs refused (EPERM) where
-		 * iter/tcp and iter/task_file load; walk every socket instead.
+		 * iter/tcp loads; walk every socket instead.
 		 */
-		ts_log(TS_LOG_INFO, "the kernel refused the walk of the socket storage (%s); the "
-		       "read cycle walks the TCP sockets of every network namespace found "
-		       "instead", errstr(err));
+		walk_err = err;
 		tcpsubnet_bpf__destroy(skel);
 		map_walk = false;
 		goto again;
 	}
+	if (!err && walk_err)
+		ts_log(TS_LOG_INFO, "the kernel refused the walk of the socket storage (%s); the "
+		       "read cycle walks the TCP sockets of every network namespace found "
+		       "instead", errstr(walk_err));
 	if (err && memo) {
 		/* Socket storage in tracing programs needs 5.11+: classify every event. */
 		ts_log(TS_LOG_INFO, "no per-socket memo in %s mode: this kernel refuses socket "
@@ -1049,8 +1121,17 @@ again:
 	err = fill_trie(skel->maps.subnets, c->prefixes, c->n_prefixes, why, len);
 	if (!err)
 		err = fill_trie(skel->maps.local_subnets, c->lprefixes, c->n_lprefixes, why, len);
-	if (err)
+	if (err) {
+		/* Every mode fills the same maps: trying the others would fail alike. */
+		size_t used = strlen(why);
+
+		b->not_mode = 1;
+		snprintf(why + used, len - used, err == -ENOMEM ?
+			 ": the kernel refused memory for the prefixes; raise collectd's memory "
+			 "cgroup limit (MemoryMax) or configure fewer prefixes" :
+			 ": the kernel refused the prefixes in every attach mode");
 		goto fail;
+	}
 	b->skel = skel;
 	if (sock)
 		err = acct_attach(b, why, len);
@@ -1092,19 +1173,27 @@ static int reader_fetch(struct ts_bpf *b, struct pcpu_reader *r, char *err, size
 		LIBBPF_OPTS(bpf_map_batch_opts, bo);
 		__u32 count = b->n_ids, next = 0;
 		int rc = bpf_map_lookup_batch(r->fd, NULL, &next, b->keys, r->values, &count, &bo);
+		int e = rc ? errno : 0;
 
 		/* The whole array fits one batch: ENOENT just says the walk is over. */
-		if ((rc == 0 || errno == ENOENT) && count == b->n_ids) {
+		if ((rc == 0 || e == ENOENT) && count == b->n_ids) {
 			for (__u32 i = 0; i < count; i++)
 				if (b->keys[i] != i)
 					goto per_key;
 			return 0;
 		}
+		/*
+		 * Only a kernel without batch operations (before 5.6: EINVAL) ends batching
+		 * for good; a transient failure (EIO, ENOMEM) reads key by key this once.
+		 */
+		if (e != EINVAL && e != ENOTSUP && e != EOPNOTSUPP && e != ENOENT && e != 0)
+			goto this_once;
 		ts_log(TS_LOG_DEBUG, "batch lookup unavailable (%s), reading key by key",
-		       errstr(errno));
+		       errstr(e));
 per_key:
 		r->batch = 0;
 	}
+this_once:
 	for (__u32 id = 0; id < b->n_ids; id++) {
 		if (bpf_map_lookup_elem(r->fd, &id, (char *)r->values + id * stride) != 0) {
 			snprintf(err, err_len, "reading counter slot %u failed (%s)", id,
@@ -1226,6 +1315,9 @@ int ts_bpf_open(const struct ts_config *c, struct ts_bpf **out, char *err, size_
 		return -ENOENT;
 	}
 
+	if (c->accounting == TS_ACCT_SOCKET && !kf.own_btf)
+		kf.socket_lacks = "BTF of its own at " TS_DEFAULT_BTF_PATH " (its tp_btf and "
+				  "iterator programs attach through it; KernelBTF does not serve)";
 	if (c->accounting == TS_ACCT_SOCKET && kf.socket_lacks) {
 		snprintf(err, err_len, "Accounting \"socket\" needs %s, which this kernel lacks "
 			 "(in %s); use Accounting \"syscall\"", kf.socket_lacks, btf_path);
@@ -1267,10 +1359,15 @@ int ts_bpf_open(const struct ts_config *c, struct ts_bpf **out, char *err, size_
 	}
 	for (i = 0; i < n; i++) {
 		rc = try_mode(b, c, order[i], &kf, tried[i], sizeof(tried[i]));
-		if (rc == 0)
+		if (rc == 0 || b->not_mode)
 			break;
 		ts_log(TS_LOG_DEBUG, "attach mode %s: %s", ts_attach_mode_name(order[i]),
 		       tried[i]);
+	}
+	if (b->not_mode) {
+		snprintf(err, err_len, "%s", tried[i]);
+		free(b);
+		return rc;
 	}
 	if (i == n) {
 		if (c->accounting == TS_ACCT_SOCKET)

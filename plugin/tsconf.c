@@ -365,22 +365,34 @@ static const char *const mode_names[] = {
 	[TS_ATTACH_KPROBE] = "kprobe",
 };
 
+#define N_OF(a) (sizeof(a) / sizeof((a)[0]))
+
+static const char *name_at(const char *const *names, size_t n, size_t i)
+{
+	return i < n ? names[i] : "?";
+}
+
+/* The index of s in names (case-insensitive), or -1. */
+static int name_index(const char *const *names, size_t n, const char *s)
+{
+	for (size_t i = 0; i < n; i++)
+		if (strcasecmp(s, names[i]) == 0)
+			return (int)i;
+	return -1;
+}
+
 const char *ts_attach_mode_name(enum ts_attach_mode m)
 {
-	if ((size_t)m < sizeof(mode_names) / sizeof(mode_names[0]))
-		return mode_names[m];
-	return "?";
+	return name_at(mode_names, N_OF(mode_names), (size_t)m);
 }
 
 int ts_attach_mode_parse(const char *s, enum ts_attach_mode *out)
 {
-	for (size_t i = 0; i < sizeof(mode_names) / sizeof(mode_names[0]); i++) {
-		if (strcasecmp(s, mode_names[i]) == 0) {
-			*out = (enum ts_attach_mode)i;
-			return 0;
-		}
-	}
-	return -1;
+	int i = name_index(mode_names, N_OF(mode_names), s);
+
+	if (i >= 0)
+		*out = (enum ts_attach_mode)i;
+	return i >= 0 ? 0 : -1;
 }
 
 static const char *const acct_names[] = {
@@ -390,20 +402,16 @@ static const char *const acct_names[] = {
 
 const char *ts_accounting_name(enum ts_accounting a)
 {
-	if ((size_t)a < sizeof(acct_names) / sizeof(acct_names[0]))
-		return acct_names[a];
-	return "?";
+	return name_at(acct_names, N_OF(acct_names), (size_t)a);
 }
 
 int ts_accounting_parse(const char *s, enum ts_accounting *out)
 {
-	for (size_t i = 0; i < sizeof(acct_names) / sizeof(acct_names[0]); i++) {
-		if (strcasecmp(s, acct_names[i]) == 0) {
-			*out = (enum ts_accounting)i;
-			return 0;
-		}
-	}
-	return -1;
+	int i = name_index(acct_names, N_OF(acct_names), s);
+
+	if (i >= 0)
+		*out = (enum ts_accounting)i;
+	return i >= 0 ? 0 : -1;
 }
 
 /* ---- building the config ---- */

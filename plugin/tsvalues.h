@@ -56,7 +56,7 @@ struct ts_health {
 	uint64_t lost_events;
 	uint64_t stash_stale;	/* kprobe mode: calls whose return probe never ran */
 	uint64_t stash_full;	/* kprobe mode: calls not measured, no room to remember them */
-	uint64_t storage_fail;	/* per-socket memos that could not be created */
+	uint64_t storage_fail;	/* per-socket memos or socket accounts that failed */
 };
 
 /*

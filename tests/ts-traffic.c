@@ -81,6 +81,10 @@ static void die(const char *what)
 /*
  * TCP_INFO once everything this socket sent (FIN included) is acknowledged: from then
  * on it retransmits nothing, so tcpi_total_retrans is final. Gives up after 10 s.
+ * Nothing in flight is not enough: right after shutdown() the FIN can still wait in the
+ * write queue (TCP small queues defer it on a busy loopback), and a retransmission of it
+ * would be counted by the plugin but not here (seen under qemu TCG: "want 0 got 1").
+ * The FIN is acknowledged once the state is FIN_WAIT2, TIME_WAIT or CLOSE.
  * glibc's struct tcp_info stops at tcpi_total_retrans; tcpi_segs_in (4.2+) follows the
  * rate and byte fields of the kernel's (0 when the kernel is older).
  */
@@ -101,7 +105,9 @@ static void settled_info(int fd, struct tcp_info *ti, unsigned *segs_in)
 			die("getsockopt(TCP_INFO)");
 		*ti = full.ti;
 		*segs_in = full.segs_in;
-		if (ti->tcpi_unacked == 0)
+		if (ti->tcpi_unacked == 0 &&
+		    (ti->tcpi_state == TCP_FIN_WAIT2 || ti->tcpi_state == TCP_TIME_WAIT ||
+		     ti->tcpi_state == TCP_CLOSE))
 			return;
 		usleep(1000);
 	}

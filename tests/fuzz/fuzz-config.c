@@ -24,36 +24,9 @@
 #include "cfgtext.h"
 #include "tsconf.h"
 
+#include "fuzz-common.h"
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-#define require(cond)                                                                    \
-	do {                                                                             \
-		if (!(cond)) {                                                           \
-			fprintf(stderr, "invariant broken: %s (%s:%d)\n", #cond, __FILE__, \
-				__LINE__);                                               \
-			abort();                                                         \
-		}                                                                        \
-	} while (0)
-
-/*
- * Known finding F1 (docs/RELIABILITY.md): plugin/tsconf.c echoes configured strings
- * as they are, and a quoted string in collectd's syntax may contain a newline, so such
- * an error message spans two log lines. Until tsconf.c escapes control bytes, a line
- * may contain a newline only when the input itself has one; any other newline, and
- * every empty line, is still a failure.
- */
-static const char *input_text;
-
-static int line_ok(const char *line)
-{
-	if (line[0] == '\0')
-		return 0;
-	/* tsconf.c escapes control bytes: a line never holds one, whatever the input. */
-	for (const unsigned char *p = (const unsigned char *)line; *p; p++)
-		if (*p < 0x20 || *p == 0x7f)
-			return 0;
-	return 1;
-}
 
 static void one_line(void *ctx, const char *line)
 {
@@ -149,19 +122,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		return 0;
 	memcpy(text, data, size);
 	text[size] = '\0';
-	input_text = text;
 
 	check_cidr(text);
-	/*
-	 * Known finding F2 (docs/RELIABILITY.md): tests/cfgtext.c loops forever, growing
-	 * memory, on a vertical tab or form feed where a value may start (skip_blank skips
-	 * only space, tab and CR, the unquoted-value loop stops at any isspace() without
-	 * consuming it). That is the test reader, not the plugin: collectd reads the file
-	 * itself. Until cfgtext.c is fixed those two bytes become spaces here.
-	 */
-	for (size_t i = 0; i < size; i++)
-		if (text[i] == '\v' || text[i] == '\f')
-			text[i] = ' ';
 	root = cfgtext_parse(text, err, sizeof(err));
 	if (root != NULL) {
 		struct ts_config c;
