@@ -84,7 +84,7 @@ export top_srcdir top_builddir COLLECTD TMPDIR=/tmp
 # shellcheck source=tests/lib.sh
 . /ts/tests/lib.sh
 # The socket column's byte paths; smaller amounts than on the host (TCG is slow).
-TS_PATHS_BYTES=100003 TS_PATHS_FAMILIES="4 6 m" TS_PATHS_LONG=2
+TS_PATHS_BYTES=60013 TS_PATHS_FAMILIES="4 6 m" TS_PATHS_LONG=1
 # shellcheck source=tests/paths-lib.sh
 . /ts/tests/paths-lib.sh
 # In here a skip means the guest cannot run the checks: report it, never exit (init
