@@ -45,7 +45,7 @@ paths_netns() {
 # paths_conf OUT LINES...: the subnets of the plan, then each extra line (Accounting,
 # AttachMode); unmatched peers are not reported (every address of the plan is matched).
 paths_conf() {
-	local out=$1 p i
+	local out=$1 p i end
 	shift
 	: >"$out"
 	for p in $PATHS $PATHS_MISSING; do
@@ -53,7 +53,7 @@ paths_conf() {
 		for end in "4-s 198.18.168.$i/32" "4-c 198.18.169.$i/32" "6-s 2001:db8:a168::$i/128" \
 			"6-c 2001:db8:a168:1::$i/128" "m-s ::ffff:198.18.170.$i/128" \
 			"m-c ::ffff:198.18.171.$i/128" "d-s 198.18.172.$i/32" "d-c 198.18.173.$i/32"; do
-			printf '<Subnet "%s-%s">\n  Prefix "%s"\n</Subnet>\n' "$p" ${end% *} ${end#* } >>"$out"
+			printf '<Subnet "%s-%s">\n  Prefix "%s"\n</Subnet>\n' "$p" "${end% *}" "${end#* }" >>"$out"
 		done
 	done
 	echo "ReportUnmatched false" >>"$out"
@@ -133,7 +133,7 @@ paths_run() {
 # known behaviour: splice from a socket is no receive call and is not counted (rx 0 on
 # both ends), the reset counts what the client wrote, unsent bytes included.
 paths_check() {
-	local what=$1 acct=$2 f p out c2s s2c srx stx crx ctx got
+	local what=$1 acct=$2 f p out c2s s2c srx stx crx ctx got end
 	PATHS_BAD=""
 	while read -r f p out; do
 		c2s=$(ts_field "$out" c2s) s2c=$(ts_field "$out" s2c)
