@@ -30,16 +30,20 @@ paths_index() {
 	{ "$TS_PATHS" --list | awk '{ print $1 }'; echo long; } | awk -v p="$1" '$1 == p { print NR; exit }'
 }
 
-# paths_netns NS: the namespace with every address of the plan on lo.
+# paths_netns NS: the namespace with every address of the plan on lo (one `ip -batch`:
+# a process per address costs minutes under TCG).
 paths_netns() {
-	local i n a=""
+	local i n o
 	n=$({ "$TS_PATHS" --list; echo long; } | wc -l)
+	ts_netns "$1"
 	for i in $(seq 1 "$n"); do
-		a="$a 198.18.168.$i 198.18.169.$i 198.18.170.$i 198.18.171.$i 198.18.172.$i"
-		a="$a 198.18.173.$i 2001:db8:a168::$i 2001:db8:a168:1::$i"
-	done
-	# shellcheck disable=SC2086
-	ts_netns "$1" $a
+		for o in 168 169 170 171 172 173; do
+			echo "addr add 198.18.$o.$i/32 dev lo"
+		done
+		echo "addr add 2001:db8:a168::$i/128 dev lo nodad"
+		echo "addr add 2001:db8:a168:1::$i/128 dev lo nodad"
+	done >"$TS_TMP/paths-addrs"
+	/usr/bin/ip -n "$1" -batch "$TS_TMP/paths-addrs" || ts_skip "cannot add the addresses to $1"
 }
 
 # paths_conf OUT LINES...: the subnets of the plan, then each extra line (Accounting,
@@ -81,7 +85,7 @@ paths_args() {
 paths_run() {
 	local conf=$1 ns=$2 f p rc=0 i pids=""
 	: >"$TS_TMP/moved"
-	rm -f "$TS_TMP/go"
+	rm -f "$TS_TMP/go" "$TS_TMP/failed"
 	for f in $TS_PATHS_FAMILIES; do
 		# shellcheck disable=SC2046
 		/usr/bin/ip netns exec "$ns" "$TS_PATHS" --path preopen $(paths_args preopen $f) \
@@ -94,10 +98,13 @@ paths_run() {
 			break
 		sleep 0.1
 	done
+	# The families run at the same time (concurrent connections, and less time in a
+	# guest); each moves its paths one after the other.
 	{
 		echo '#!/bin/sh'
 		echo "touch '$TS_TMP/go'"
 		for f in $TS_PATHS_FAMILIES; do
+			echo "("
 			for p in $PATHS; do
 				case $p in preopen) continue ;; esac
 				if [ $p = long ]; then
@@ -107,7 +114,10 @@ paths_run() {
 				fi
 				echo "echo \"$f $p \$out\" >>'$TS_TMP/moved'"
 			done
+			echo ") || echo $f >>'$TS_TMP/failed' &"
 		done
+		echo "wait"
+		echo "[ -s '$TS_TMP/failed' ] && exit 1"
 		echo "wait_s=0"
 		echo "while [ \$(grep -c '^path=preopen' $TS_TMP/preopen.*  | awk -F: '{ n += \$NF } END { print n }') -lt $(echo $TS_PATHS_FAMILIES | wc -w) ] && [ \$wait_s -lt 600 ]; do sleep 0.1; wait_s=\$((wait_s + 1)); done"
 	} >"$TS_TMP/run-paths"
