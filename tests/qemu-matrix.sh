@@ -4,13 +4,14 @@
 # and optional boot arguments, appended to the kernel command line) under
 # qemu-system-x86_64 with TCG software emulation (no KVM needed) and an initramfs built
 # here from what is installed: busybox, the real collectd with the csv writer, the
-# plugin as built, ts-traffic, ts-stress, ts-probe, iproute2's ip and bpftool. In the
-# guest, tests/qemu-guest.sh runs collectd for every attach mode on known traffic and
-# checks every column of tests/qemu-families.list against it: the metric families
-# (bytes, rtt, connections, retransmits) and two whole-run checks, stress (8 concurrent
-# small-write client/server pairs on 2 vCPUs: exact bytes and connections, and the
-# plugin's lost-events) and rawsock (a raw TCP socket reading packet copies adds
-# nothing). This proves the fentry and kprobe paths, which the host (BTF tracepoints
+# plugin as built, ts-traffic, ts-stress, ts-probe, ts-paths, ts-stream, iproute2's ip
+# and bpftool. In the guest, tests/qemu-guest.sh runs collectd for every attach mode on
+# known traffic and checks every column of tests/qemu-families.list against it: the
+# metric families (bytes, rtt, connections, retransmits) and whole-run checks, stress (8
+# concurrent small-write client/server pairs on 2 vCPUs: exact bytes and connections, and
+# the plugin's lost-events), rawsock (a raw TCP socket reading packet copies adds
+# nothing) and socket (every byte path of tests/ts-paths with Accounting "socket" in
+# that attach mode: exact, lost-events 0). This proves the fentry and kprobe paths, which the host (BTF tracepoints
 # only) cannot run, on preemption models and lockdown modes the host does not have.
 # Prints the matrix kernel x boot arguments x attach mode x column, the total time, and
 # leaves a copy in tests/qemu-matrix.txt of the build tree (scripts/kernel-matrix puts
