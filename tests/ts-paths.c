@@ -165,6 +165,18 @@ static ssize_t uring_io(int fd, void *buf, size_t len, int is_send)
 }
 #endif
 
+/* A message of two iovecs that split buf[0..len) in halves (sendmsg, recvmsg). */
+static void halves(struct msghdr *msg, struct iovec *iov, unsigned char *buf, size_t len)
+{
+	iov[0].iov_base = buf;
+	iov[0].iov_len = len / 2;
+	iov[1].iov_base = buf + len / 2;
+	iov[1].iov_len = len - len / 2;
+	memset(msg, 0, sizeof(*msg));
+	msg->msg_iov = iov;
+	msg->msg_iovlen = 2;
+}
+
 /* One send call of at most len bytes with the path's method. */
 static ssize_t send_once(int fd, enum method m, size_t len)
 {
@@ -182,13 +194,7 @@ static ssize_t send_once(int fd, enum method m, size_t len)
 	case M_SENDTO:
 		return sendto(fd, pattern, len, MSG_NOSIGNAL, NULL, 0);
 	case M_SENDMSG:
-		iov[0].iov_base = pattern;
-		iov[0].iov_len = len / 2;
-		iov[1].iov_base = pattern + len / 2;
-		iov[1].iov_len = len - len / 2;
-		memset(&msg, 0, sizeof(msg));
-		msg.msg_iov = iov;
-		msg.msg_iovlen = 2;
+		halves(&msg, iov, pattern, len);
 		return sendmsg(fd, &msg, MSG_NOSIGNAL);
 	case M_WRITEV:
 		iov[0].iov_base = pattern;
@@ -252,13 +258,7 @@ static ssize_t recv_once(int fd, enum method m, unsigned char *buf, size_t len)
 	case M_RECVFROM:
 		return recvfrom(fd, buf, len, 0, NULL, NULL);
 	case M_RECVMSG:
-		iov[0].iov_base = buf;
-		iov[0].iov_len = len / 2;
-		iov[1].iov_base = buf + len / 2;
-		iov[1].iov_len = len - len / 2;
-		memset(&msg, 0, sizeof(msg));
-		msg.msg_iov = iov;
-		msg.msg_iovlen = 2;
+		halves(&msg, iov, buf, len);
 		return recvmsg(fd, &msg, 0);
 	case M_READV:
 		iov[0].iov_base = buf;
