@@ -133,7 +133,7 @@ cat >"$TS_TMP/hold.sh" <<HOLD
 # hold_wait NAME N: waits (30 s at most) for answer N of ts-hold NAME; prints it.
 hold_wait() {
 	i=0
-	until grep -q "^\$2 " "$TS_TMP/\$1.out"; do
+	until grep -qs "^\$2 " "$TS_TMP/\$1.out"; do
 		i=\$((i + 1))
 		[ \$i -lt 3000 ] || { echo "ts-hold \$1: no answer \$2: \$(cat "$TS_TMP/\$1.out")" >&2; exit 1; }
 		sleep 0.01
@@ -172,6 +172,12 @@ ts_expect a if_octets "$((40013 + 3)) $((30011 + 70001))"
 ts_expect "$b" if_octets "$((30011 + 70001)) $((40013 + 3))"
 # B is still open at the last read: counted up to it.
 ts_expect v6-deep if_octets "222 111"
+# RTT: one sample per read cycle (the ones during the command, then the last) of B,
+# the only connection of v6-deep; A was open before: only its close counts.
+cycles=$(sed -n 's/.*ts-probe: \([0-9]*\) read cycles.*/\1/p' "$TS_TMP/err")
+ts_expect v6-deep derive-rtt-samples "$((cycles + 1))"
+ts_expect a connections-opened-active 0
+ts_expect a connections-closed 1
 # C: the client's socket saw its data acknowledged, the server's received it.
 line=$(grep "^1 reset" "$TS_TMP/C.out")
 acked=$(ts_field "$line" acked)
