@@ -142,6 +142,10 @@ def write_conf(path, prefixes, subnets, rtt=True, accounting=None):
         f.write("RTT %s\n" % ("true" if rtt else "false"))
         if accounting:
             f.write('Accounting "%s"\n' % accounting)
+        if not subnets:
+            # The worst case dispatches 37 values per prefix: 65536 of them pass the
+            # default MaxValues (1000000) only when it is raised to its bound.
+            f.write("MaxValues 16777216\n")
 
 
 def own_cgroup():

@@ -133,11 +133,17 @@ struct sock_cgroup_data {
 	struct cgroup *cgroup;
 };
 
+/* The socket's owner lock: owned is set while a task holds lock_sock(). */
+typedef struct {
+	int owned;
+} socket_lock_t;
+
 /* include/net/sock.h enum sock_flags: set by tcp_fin() when the peer's FIN is taken. */
 #define SOCK_DONE 1
 
 struct sock {
 	struct sock_common __sk_common;
+	socket_lock_t sk_lock;
 	struct sock_cgroup_data sk_cgrp_data;
 	__u16 sk_type;
 	__u16 sk_protocol;

@@ -440,6 +440,14 @@ static __always_inline void add_rtt(__u32 index, __u32 srtt_us)
 
 #define TS_TCPHDR_ACK 0x10
 
+/* The control block fields the sampling test needs. */
+struct ts_cbv {
+	__u32 seq;
+	__u32 end_seq;
+	__u32 ack_seq;
+	__u16 flags;
+};
+
 /*
  * One sample per round trip of new data, not per received segment. The hooks run first
  * thing in tcp_rcv_established(), before tcp_ack() measures this segment's RTT and
@@ -458,24 +466,26 @@ static __always_inline void add_rtt(__u32 index, __u32 srtt_us)
  * connection counts once with the one RTT it has. No per-socket state is needed, so
  * kprobe mode (which has no socket storage) samples the same way.
  */
-static __always_inline bool new_rtt_sample(const struct tcp_skb_cb *cb,
-					   const struct tcp_sock *tp, bool typed)
+static __always_inline bool new_rtt_sample(const struct ts_cbv *cb, const struct tcp_sock *tp,
+					   bool typed)
 {
 /* Typed (tp_btf, fentry) programs load directly, raw_tp ones through probe reads. */
 #define TS_RD(p, f) (typed ? (p)->f : BPF_CORE_READ(p, f))
-	__u32 ack_seq = TS_RD(cb, ack_seq);
-
 	/*
-	 * Each tcp_sock field is in another cache line, one the socket's own CPU keeps
-	 * writing: a field is read only when the test before it leaves the answer open
-	 * (barrier() keeps clang from loading it ahead).
+	 * Each tcp_sock field is in another cache line, which the socket's other end keeps
+	 * writing (on loopback, from the other CPU): a field is read only when the test
+	 * before it leaves the answer open (barrier() keeps clang from loading it ahead).
+	 * rtt_seq first: an ACK within a round (most of them) is refused on that one line,
+	 * as is a data segment of a socket that sends nothing (rtt_seq is its snd_una);
+	 * bytes_received is in the line the kernel wrote just before (tcp_segs_in()).
+	 * Measured on 6.18: the test costs about one cache miss above the floor.
 	 */
-	if ((TS_RD(cb, tcp_flags) & TS_TCPHDR_ACK) && (__s32)(ack_seq - TS_RD(tp, snd_una)) > 0) {
+	if ((cb->flags & TS_TCPHDR_ACK) && (__s32)(cb->ack_seq - TS_RD(tp, rtt_seq)) > 0) {
 		barrier();
-		if ((__s32)(ack_seq - TS_RD(tp, rtt_seq)) > 0)
+		if ((__s32)(cb->ack_seq - TS_RD(tp, snd_una)) > 0)
 			return true;
 	}
-	if (TS_RD(cb, end_seq) == TS_RD(cb, seq))
+	if (cb->end_seq == cb->seq)
 		return false;
 	barrier();
 	return TS_RD(tp, bytes_received) == 0;
@@ -497,10 +507,17 @@ extern void *bpf_rdonly_cast(void *obj, __u32 btf_id) __ksym __weak;
 static __always_inline void rtt_typed(struct sock *sk, struct sk_buff *skb,
 				      struct tcp_sock *tp)
 {
-	struct tcp_skb_cb *cb = (struct tcp_skb_cb *)skb->cb;
+	const struct tcp_skb_cb *cb = (const struct tcp_skb_cb *)skb->cb;
+	struct ts_cbv v;
 	__u32 srtt_us, index;
 
-	if (!tp || !new_rtt_sample(cb, tp, true))
+	if (!tp)
+		return;
+	v.seq = cb->seq;
+	v.end_seq = cb->end_seq;
+	v.ack_seq = cb->ack_seq;
+	v.flags = cb->tcp_flags;
+	if (!new_rtt_sample(&v, tp, true))
 		return;
 	srtt_us = tp->srtt_us >> 3;
 	if (srtt_us != 0 &&
@@ -683,6 +700,18 @@ int BPF_PROG(fexit_recvmsg_nb, struct sock *sk, struct msghdr *msg, size_t len,
 	return 0;
 }
 
+/*
+ * Two variants, user space loads one: the kfunc cast where the kernel has it (6.2+), the
+ * helper before (fentry mode works from 5.5), whose call costs as much as the whole test
+ * of a segment that is not sampled.
+ */
+SEC("fentry/tcp_rcv_established")
+int BPF_PROG(fentry_rtt_cast, struct sock *sk, struct sk_buff *skb)
+{
+	rtt_typed(sk, skb, bpf_rdonly_cast(sk, bpf_core_type_id_kernel(struct tcp_sock)));
+	return 0;
+}
+
 SEC("fentry/tcp_rcv_established")
 int BPF_PROG(fentry_rtt, struct sock *sk, struct sk_buff *skb)
 {
@@ -780,16 +809,45 @@ int BPF_KRETPROBE(krp_recvmsg, int ret)
  * kernel (counted in kprobe_profile, so lost-events went above 0 under load on 6.1
  * preempt=full); raw tracepoints only guard against the same program nesting. The same
  * sampling test as rtt_typed(), with probe reads: nothing per socket to keep.
+ *
+ * That guard still bites: tcp_rcv_established() and state changes run in softirq and,
+ * for a socket a task holds with lock_sock(), in that task's process context (the
+ * backlog at release_sock(), connect(), close()) with bottom halves enabled, so a
+ * softirq can interrupt a run of the program and the kernel skips the nested run (a
+ * recursion miss: RTT samples lost, 4 in a 16-process stress on 6.1 preempt=full). So
+ * each hook has two programs, split by the socket's owner flag (sk_lock.owned): the
+ * *_owned one takes the events of owned sockets, which only their owner's process
+ * context sees (a softirq hands an owned socket's packets to the backlog, and timers
+ * and error handlers leave owned sockets alone); the other takes the rest, in softirq
+ * or with bottom halves disabled, where nothing can interrupt it with another event.
+ * Neither then misses an event of its own: a run of the *_owned program that the
+ * kernel skips is a softirq's event, which its partner took (tsbpf.c leaves those
+ * recursion misses out of lost-events). The flag is a field of the socket, read like
+ * the others: no per-CPU symbols (whose weak ksyms made libbpf look through module BTF,
+ * which needs CAP_SYS_ADMIN).
  */
-SEC("raw_tp/tcp_probe")
-int BPF_PROG(raw_rtt, struct sock *sk, struct sk_buff *skb)
+static __always_inline bool owned_by_task(const struct sock *sk)
 {
-	struct tcp_skb_cb *cb = (struct tcp_skb_cb *)skb->cb;
+	return BPF_CORE_READ(sk, sk_lock.owned) != 0;
+}
+
+static __always_inline int rtt_untyped(struct sock *sk, struct sk_buff *skb)
+{
 	struct tcp_sock *tp = (struct tcp_sock *)sk;
 	struct ts_sk s = {};
+	struct ts_cbv v;
 	__u32 srtt_us, index;
+	/* The control block's head in one probe read, not one per field (4 helper calls). */
+	__u8 c[24];
 
-	if (!new_rtt_sample(cb, tp, false))
+	if (bpf_probe_read_kernel(c, sizeof(c), skb->cb))
+		return 0;
+	v.seq = *(__u32 *)&c[bpf_core_field_offset(struct tcp_skb_cb, seq)];
+	v.end_seq = *(__u32 *)&c[bpf_core_field_offset(struct tcp_skb_cb, end_seq)];
+	v.ack_seq = *(__u32 *)&c[bpf_core_field_offset(struct tcp_skb_cb, ack_seq)];
+	/* Its low byte (little-endian), where the ACK flag is: 8 bits before 6.18, 16 after. */
+	v.flags = c[bpf_core_field_offset(struct tcp_skb_cb, tcp_flags)];
+	if (!new_rtt_sample(&v, tp, false))
 		return 0;
 	srtt_us = BPF_CORE_READ(tp, srtt_us) >> 3;
 	if (srtt_us != 0 && read_untyped(sk, &s) && lookup_index(&s, &index))
@@ -797,9 +855,21 @@ int BPF_PROG(raw_rtt, struct sock *sk, struct sk_buff *skb)
 	return 0;
 }
 
+SEC("raw_tp/tcp_probe")
+int BPF_PROG(raw_rtt, struct sock *sk, struct sk_buff *skb)
+{
+	return owned_by_task(sk) ? 0 : rtt_untyped(sk, skb);
+}
+
+SEC("raw_tp/tcp_probe")
+int BPF_PROG(raw_rtt_owned, struct sock *sk, struct sk_buff *skb)
+{
+	return owned_by_task(sk) ? rtt_untyped(sk, skb) : 0;
+}
+
 /* Kernels without trampolines may lack tp_btf too: raw tracepoints, untyped. */
-SEC("raw_tp/inet_sock_set_state")
-int BPF_PROG(raw_state, const struct sock *sk, const int oldstate, const int newstate)
+static __always_inline int state_untyped(const struct sock *sk, const int oldstate,
+					 const int newstate)
 {
 	int kind = state_kind(oldstate, newstate);
 	struct ts_sk s = {};
@@ -811,6 +881,18 @@ int BPF_PROG(raw_state, const struct sock *sk, const int oldstate, const int new
 	    lookup_index(&s, &index))
 		add_state(index, kind);
 	return 0;
+}
+
+SEC("raw_tp/inet_sock_set_state")
+int BPF_PROG(raw_state, const struct sock *sk, const int oldstate, const int newstate)
+{
+	return owned_by_task(sk) ? 0 : state_untyped(sk, oldstate, newstate);
+}
+
+SEC("raw_tp/inet_sock_set_state")
+int BPF_PROG(raw_state_owned, const struct sock *sk, const int oldstate, const int newstate)
+{
+	return owned_by_task(sk) ? state_untyped(sk, oldstate, newstate) : 0;
 }
 
 SEC("raw_tp/tcp_retransmit_skb")

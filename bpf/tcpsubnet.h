@@ -42,8 +42,13 @@ struct ts_counters {
  * [(8 + b % 8) << (b / 8 - 1), +1 << (b / 8 - 1)) us; the top bucket (TS_RTT_BUCKETS - 1)
  * is open-ended (>= 2^26 us, 67 s). Summing the buckets of one power of two gives the
  * log2 slot the plugin dispatches (TS_RTT_SLOTS of them: slot 0 = 0..1 us, slot i >= 1 =
- * [2^i, 2^(i+1)) us). Cumulative, never cleared. 193 x 8 + 8 = 1552 bytes per counter
- * slot and CPU.
+ * [2^i, 2^(i+1)) us). Cumulative, never cleared.
+ * Bucket counts are 32 bits and wrap: user space sums the CPUs modulo 2^32 and adds the
+ * difference to the previous read to its own 64-bit counts, which is exact while fewer
+ * than 2^32 samples of one bucket arrive between two reads (at one sample per round trip,
+ * hundreds of millions per second). Half the size of 64-bit counts, which is what the
+ * per-CPU map, and its copy in every read cycle, are made of: 193 x 4 + 4 (padding) + 8
+ * = 784 bytes per counter slot and CPU. The sum of microseconds stays 64 bits.
  */
 #define TS_RTT_SUB_BITS 3
 #define TS_RTT_SUB (1U << TS_RTT_SUB_BITS)
@@ -52,7 +57,8 @@ struct ts_counters {
 #define TS_RTT_BUCKETS (TS_RTT_SUB * (TS_RTT_TOP_LOG2 - TS_RTT_SUB_BITS + 1) + 1)
 
 struct ts_rtt {
-	__u64 bucket[TS_RTT_BUCKETS];
+	__u32 bucket[TS_RTT_BUCKETS];
+	__u32 pad;
 	__u64 sum_us;
 };
 

@@ -24,7 +24,7 @@ static struct ts_bpf *bpf;
 static struct ts_counters *totals;
 static struct ts_hist *rtt_now, *rtt_prev;
 static cdtime_t last_read;
-static bool lost_warned;
+static int lost_warned;
 
 static int tcpsubnet_shutdown(void);
 
@@ -151,7 +151,7 @@ static void tcpsubnet_dispatch(void *ctx, const struct ts_value *v)
 static int tcpsubnet_read(void)
 {
 	struct ts_health health;
-	char err[512];
+	char err[512], warning[400];
 	cdtime_t now;
 
 	if (bpf == NULL)
@@ -165,14 +165,9 @@ static int tcpsubnet_read(void)
 	ts_values_emit_cg(&conf, ts_bpf_cgview(bpf), totals, rtt_now, rtt_prev,
 			  CDTIME_T_TO_DOUBLE(now - last_read), tcpsubnet_dispatch, &now);
 	ts_values_emit_health(&health, tcpsubnet_dispatch, &now);
-	if (!lost_warned && (health.lost_events || health.stash_full)) {
-		WARNING(TS_PLUGIN " plugin: the figures are incomplete: the kernel skipped %llu "
-			"runs of the plugin's programs (lost-events) and %llu calls were not "
-			"measured (stash-full) in attach mode %s; see lost-events in "
-			"collectd-tcpsubnet(5)", (unsigned long long)health.lost_events,
-			(unsigned long long)health.stash_full, ts_bpf_choice(bpf));
-		lost_warned = true;
-	}
+	if (ts_values_health_warning(&health, ts_bpf_choice(bpf), &lost_warned, warning,
+				     sizeof(warning)))
+		WARNING(TS_PLUGIN " plugin: %s", warning);
 	last_read = now;
 	return 0;
 }
@@ -188,7 +183,7 @@ static int tcpsubnet_shutdown(void)
 	rtt_now = rtt_prev = NULL;
 	ts_config_free(&conf);
 	conf_ready = false;
-	lost_warned = false;
+	lost_warned = 0;
 	return 0;
 }
 

@@ -41,9 +41,17 @@
 #define CAP_BPF 39
 #endif
 
-_Static_assert(sizeof(struct ts_hist) == sizeof(struct ts_rtt) &&
-		       TS_HIST_BUCKETS == TS_RTT_BUCKETS,
+_Static_assert(TS_HIST_BUCKETS == TS_RTT_BUCKETS,
 	       "tshist.h and bpf/tcpsubnet.h describe the same histogram");
+
+/*
+ * The kernel's 32-bit bucket counts (bpf/tcpsubnet.h, struct ts_rtt), summed over the
+ * CPUs modulo 2^32 as last read: the difference to the next read is what each bucket
+ * gained, added to the 64-bit counts that ts_bpf_read() returns.
+ */
+struct rtt_last {
+	uint32_t bucket[TS_RTT_BUCKETS];
+};
 
 /* A per-CPU array read in one batch into a preallocated buffer. */
 struct pcpu_reader {
@@ -65,6 +73,9 @@ struct ts_bpf {
 	int rtt_on;
 	__u32 *keys;
 	struct pcpu_reader counters, rtt;
+	/* RTT on: per slot, the CPUs' summed 32-bit counts last read, and the 64-bit ones */
+	struct rtt_last *rtt_last;
+	struct ts_hist *rtt_cum;
 	/* kprobe mode attaches by hand: links, and the tracefs events it created */
 	struct bpf_link *links[TS_KP_MAX * 2];
 	int n_links;
@@ -111,6 +122,7 @@ struct kfeat {
 	int own_btf;
 	/* What Accounting "socket" needs that BTF shows; NULL when all is there */
 	const char *socket_lacks;
+	int rdonly_cast;	/* the bpf_rdonly_cast kfunc (6.2+, commit fd264ca02094) */
 };
 
 static ts_log_fn log_fn;
@@ -384,6 +396,7 @@ static int read_kfeat(const char *path, int custom, struct kfeat *kf, char *err,
 		     btf__find_by_name_kind(btf, "btf_trace_sock_recv_length",
 					    BTF_KIND_TYPEDEF) > 0;
 	kf->has_sendpage = btf__find_by_name_kind(btf, "tcp_sendpage", BTF_KIND_FUNC) > 0;
+	kf->rdonly_cast = btf__find_by_name_kind(btf, "bpf_rdonly_cast", BTF_KIND_FUNC) > 0;
 	sid = btf__find_by_name_kind(btf, "tcp_sendmsg", BTF_KIND_FUNC);
 	id = btf__find_by_name_kind(btf, "tcp_recvmsg", BTF_KIND_FUNC);
 	kf->has_tcp_funcs = sid > 0 && id > 0 &&
@@ -419,7 +432,7 @@ static int read_kfeat(const char *path, int custom, struct kfeat *kf, char *err,
 }
 
 enum family { FAM_BYTES, FAM_RTT, FAM_CONN, FAM_RETRANS };
-enum cond { C_ALWAYS, C_SENDPAGE, C_NB, C_NO_NB, C_ERR, C_NO_ERR };
+enum cond { C_ALWAYS, C_SENDPAGE, C_NB, C_NO_NB, C_ERR, C_NO_ERR, C_CAST, C_NO_CAST };
 
 #define M_TP (1U << TS_ATTACH_TRACEPOINT)
 #define M_FE (1U << TS_ATTACH_FENTRY)
@@ -443,7 +456,8 @@ static const struct {
 	{ "fexit_sendpage", M_FE, FAM_BYTES, C_SENDPAGE },
 	{ "fexit_recvmsg", M_FE, FAM_BYTES, C_NO_NB },
 	{ "fexit_recvmsg_nb", M_FE, FAM_BYTES, C_NB },
-	{ "fentry_rtt", M_FE, FAM_RTT, C_ALWAYS },
+	{ "fentry_rtt", M_FE, FAM_RTT, C_NO_CAST },
+	{ "fentry_rtt_cast", M_FE, FAM_RTT, C_CAST },
 	{ "kp_sendmsg", M_KP, FAM_BYTES, C_ALWAYS },
 	{ "krp_sendmsg", M_KP, FAM_BYTES, C_ALWAYS },
 	{ "kp_sendpage", M_KP, FAM_BYTES, C_SENDPAGE },
@@ -452,8 +466,10 @@ static const struct {
 	{ "kp_recvmsg_nb", M_KP, FAM_BYTES, C_NB },
 	{ "krp_recvmsg", M_KP, FAM_BYTES, C_ALWAYS },
 	{ "raw_rtt", M_KP, FAM_RTT, C_ALWAYS },
+	{ "raw_rtt_owned", M_KP, FAM_RTT, C_ALWAYS },
 	/* raw_tp: kernels without trampolines (kprobe mode) may lack tp_btf. */
 	{ "raw_state", M_KP, FAM_CONN, C_ALWAYS },
+	{ "raw_state_owned", M_KP, FAM_CONN, C_ALWAYS },
 	{ "raw_retrans", M_KP, FAM_RETRANS, C_NO_ERR },
 	{ "raw_retrans_err", M_KP, FAM_RETRANS, C_ERR },
 };
@@ -492,6 +508,10 @@ static int prog_wanted(const char *name, enum ts_attach_mode m, const struct kfe
 			return kf->retrans_err;
 		case C_NO_ERR:
 			return !kf->retrans_err;
+		case C_CAST:
+			return kf->rdonly_cast;
+		case C_NO_CAST:
+			return !kf->rdonly_cast;
 		default:
 			return 1;
 		}
@@ -587,6 +607,17 @@ static int fill_trie(struct bpf_map *map, const struct ts_prefix *p, size_t n, c
 #define TS_KRETPROBE_MAXACTIVE 4096
 #define TS_KP_GROUP "tcpsubnet"
 
+/* ts_bpf_test_limits(): only tests/ts-probe.c lowers these. */
+static unsigned kp_maxactive = TS_KRETPROBE_MAXACTIVE, kp_stash_max = TS_STASH_MAX;
+
+void ts_bpf_test_limits(unsigned maxactive, unsigned stash_max)
+{
+	if (maxactive >= 1 && maxactive <= TS_KRETPROBE_MAXACTIVE)
+		kp_maxactive = maxactive;
+	if (stash_max >= 1 && stash_max <= TS_STASH_MAX)
+		kp_stash_max = stash_max;
+}
+
 static int write_text(const char *path, const char *text)
 {
 	int fd = open(path, O_WRONLY | O_APPEND | O_CLOEXEC);
@@ -654,8 +685,7 @@ static int kp_attach_legacy(struct ts_bpf *b, struct bpf_program *prog, const ch
 	snprintf(ev, sizeof(b->kp_events[0]), "ts%d_%s", (int)getpid(),
 		 bpf_program__name(prog));
 	if (ret)
-		snprintf(cmd, sizeof(cmd), "r%u:" TS_KP_GROUP "/%s %s\n", TS_KRETPROBE_MAXACTIVE,
-			 ev, func);
+		snprintf(cmd, sizeof(cmd), "r%u:" TS_KP_GROUP "/%s %s\n", kp_maxactive, ev, func);
 	else
 		snprintf(cmd, sizeof(cmd), "p:" TS_KP_GROUP "/%s %s\n", ev, func);
 	snprintf(path, sizeof(path), "%s/kprobe_events", b->tracefs);
@@ -1077,7 +1107,7 @@ again:
 				 ts_config_has_cgroups(c) ? TS_CGROUP_MAX_IDS : 1);
 	/* One entry per thread inside a probed call; preallocated, so bounded. */
 	bpf_map__set_max_entries(skel->maps.kp_stash,
-				 m == TS_ATTACH_KPROBE && !sock ? TS_STASH_MAX : 1);
+				 m == TS_ATTACH_KPROBE && !sock ? kp_stash_max : 1);
 	bpf_object__for_each_program(prog, skel->obj)
 		bpf_program__set_autoload(prog, prog_wanted(bpf_program__name(prog), m, kf, c));
 	if (sock && !map_walk)
@@ -1271,8 +1301,11 @@ static void cgroup_refresh(struct ts_bpf *b)
 			__u32 id = (__u32)s * b->per_cgroup + i;
 
 			bpf_map_update_elem(b->counters.fd, &id, b->zeros, BPF_ANY);
-			if (b->rtt_on)
+			if (b->rtt_on) {
 				bpf_map_update_elem(b->rtt.fd, &id, b->zeros, BPF_ANY);
+				memset(&b->rtt_last[id], 0, sizeof(b->rtt_last[id]));
+				memset(&b->rtt_cum[id], 0, sizeof(b->rtt_cum[id]));
+			}
 		}
 	}
 	if (ts_cgroup_changes(b->cg, cgroup_apply, b) > 0)
@@ -1423,8 +1456,10 @@ int ts_bpf_open(const struct ts_config *c, struct ts_bpf **out, char *err, size_
 	if (b->ncpu <= 0 || b->keys == NULL ||
 	    reader_init(&b->counters, b->skel->maps.counters, sizeof(struct ts_counters),
 			b->n_ids, b->ncpu) != 0 ||
-	    (c->rtt && reader_init(&b->rtt, b->skel->maps.rtt, sizeof(struct ts_rtt), b->n_ids,
-				   b->ncpu) != 0)) {
+	    (c->rtt && (reader_init(&b->rtt, b->skel->maps.rtt, sizeof(struct ts_rtt), b->n_ids,
+				    b->ncpu) != 0 ||
+			!(b->rtt_last = calloc(b->n_ids, sizeof(*b->rtt_last))) ||
+			!(b->rtt_cum = calloc(b->n_ids, sizeof(*b->rtt_cum)))))) {
 		snprintf(err, err_len, "cannot allocate the counter buffers (%u slots, %d CPUs)",
 			 b->n_ids, b->ncpu);
 		ts_bpf_close(b);
@@ -1564,14 +1599,20 @@ static int read_maps(struct ts_bpf *b, struct ts_counters *totals, struct ts_his
 		return rc;
 	for (__u32 id = 0; id < b->n_ids; id++) {
 		const struct ts_rtt *v = (const struct ts_rtt *)b->rtt.values + id * ncpu;
-		struct ts_hist sum = { { 0 }, 0 };
+		struct ts_hist *cum = &b->rtt_cum[id];
+		uint32_t *last = b->rtt_last[id].bucket, now[TS_RTT_BUCKETS];
+		uint64_t sum_us = v[0].sum_us;
 
-		for (size_t cpu = 0; cpu < ncpu; cpu++) {
-			for (unsigned i = 0; i < TS_HIST_BUCKETS; i++)
-				sum.bucket[i] += v[cpu].bucket[i];
-			sum.sum_us += v[cpu].sum_us;
+		/* CPU by CPU, bucket by bucket: loops the compiler turns into vector adds. */
+		memcpy(now, v[0].bucket, sizeof(now));
+		for (size_t cpu = 1; cpu < ncpu; cpu++) {
+			for (unsigned i = 0; i < TS_RTT_BUCKETS; i++)
+				now[i] += v[cpu].bucket[i];
+			sum_us += v[cpu].sum_us;
 		}
-		rtt[id] = sum;
+		ts_hist_add_wrapped(cum, last, now);
+		cum->sum_us = sum_us;
+		rtt[id] = *cum;
 	}
 	return 0;
 }
@@ -1583,27 +1624,29 @@ struct bpf_object *ts_bpf_object(const struct ts_bpf *b)
 
 /*
  * kprobe mode: removes stash entries of threads that no longer exist (they left a
- * probed call without its return probe running; see struct kp_args in the BPF side).
+ * probed call without its return probe running; see struct kp_args in the BPF side),
+ * all of them in one pass: an entry is deleted only after the walk has the key after
+ * it. (A key the programs delete meanwhile makes the kernel restart the walk at the
+ * first key, hence the bound.) Until this runs, calls that find the stash full are
+ * counted as stash-full and not measured.
  */
 static void stash_sweep(struct ts_bpf *b)
 {
 	int fd = bpf_map__fd(b->skel->maps.kp_stash);
-	__u64 key, next, dead[64];
-	int n_dead = 0, more;
+	__u64 key, next, steps = 2ULL * bpf_map__max_entries(b->skel->maps.kp_stash);
+	int more;
 	char path[64];
 
 	more = bpf_map_get_next_key(fd, NULL, &next) == 0;
-	while (more && n_dead < 64) {
+	while (more && steps-- > 0) {
 		key = next;
 		more = bpf_map_get_next_key(fd, &key, &next) == 0;
 		snprintf(path, sizeof(path), "/proc/%u/task/%u", (unsigned)(key >> 32),
 			 (unsigned)key);
-		if (access(path, F_OK) != 0 && errno == ENOENT)
-			dead[n_dead++] = key;
-	}
-	for (int i = 0; i < n_dead; i++)
-		if (bpf_map_delete_elem(fd, &dead[i]) == 0)
+		if (access(path, F_OK) != 0 && errno == ENOENT &&
+		    bpf_map_delete_elem(fd, &key) == 0)
 			b->swept++;
+	}
 }
 
 /* One per-CPU array slot summed over the CPUs. */
@@ -1626,14 +1669,22 @@ int ts_bpf_health(struct ts_bpf *b, struct ts_health *h)
 	int have_profile = 0;
 
 	memset(h, 0, sizeof(*h));
-	/* Runs the kernel skipped: recursion protection of tp_btf/raw_tp/trampolines. */
+	/*
+	 * Runs the kernel skipped: recursion protection of tp_btf/raw_tp/trampolines. Not
+	 * those of kprobe mode's *_owned raw tracepoint programs: a skipped run of one is a
+	 * softirq's event nested into it, which its partner program took (tcpsubnet.bpf.c,
+	 * owned_by_task).
+	 */
 	bpf_object__for_each_program(prog, b->skel->obj) {
+		const char *name = bpf_program__name(prog);
+		size_t n = strlen(name);
 		struct bpf_prog_info info;
 		__u32 len = sizeof(info);
 		int fd = bpf_program__fd(prog);
 
 		memset(&info, 0, sizeof(info));
-		if (fd >= 0 && bpf_obj_get_info_by_fd(fd, &info, &len) == 0)
+		if (fd >= 0 && bpf_obj_get_info_by_fd(fd, &info, &len) == 0 &&
+		    !(n > 6 && strcmp(name + n - 6, "_owned") == 0))
 			h->lost_events += info.recursion_misses;
 	}
 	if (b->mode == TS_ATTACH_KPROBE && b->n_kp_events > 0) {
@@ -1675,5 +1726,7 @@ void ts_bpf_close(struct ts_bpf *b)
 	free(b->keys);
 	free(b->counters.values);
 	free(b->rtt.values);
+	free(b->rtt_last);
+	free(b->rtt_cum);
 	free(b);
 }

@@ -38,7 +38,9 @@ const char *ts_bpf_choice(const struct ts_bpf *b);
 /*
  * Sums the per-CPU counters and RTT histograms of every counter index (see
  * ts_config_index_count) into totals and rtt (rtt may be NULL; it is only read when RTT
- * is on). Both arrays have ts_config_index_count() entries. Allocates nothing, except
+ * is on; its counts are 64-bit totals since load, kept here from the kernel's wrapping
+ * 32-bit ones, so the RTT histograms must be read at least once per 2^32 samples of a
+ * bucket). Both arrays have ts_config_index_count() entries. Allocates nothing, except
  * that with Cgroup options it walks the cgroup tree first (tscgroup.c keeps its lists).
  */
 int ts_bpf_read(struct ts_bpf *b, struct ts_counters *totals, struct ts_hist *rtt,
@@ -54,6 +56,14 @@ const struct ts_cgview *ts_bpf_cgview(const struct ts_bpf *b);
 int ts_bpf_health(struct ts_bpf *b, struct ts_health *h);
 
 void ts_bpf_close(struct ts_bpf *b);
+
+/*
+ * Test-only (tests/ts-probe.c; the plugin never calls it): kprobe mode with at most
+ * maxactive return-probe instances per kretprobe and a stash of stash_max threads
+ * instead of the real limits, so that a test provokes missed returns and a full stash
+ * with a handful of threads. 0 keeps a limit. Applies to later ts_bpf_open calls.
+ */
+void ts_bpf_test_limits(unsigned maxactive, unsigned stash_max);
 
 /* The loaded BPF object, for tools that inspect its programs and maps (bench/ts-bench). */
 struct bpf_object;

@@ -54,21 +54,27 @@ double ts_hist_slot_hi(unsigned slot)
 	return ldexp(1.0, (int)slot + 1) * 1e-6;
 }
 
+/* The buckets first .. last of a log2 slot. */
+static void slot_buckets(unsigned slot, unsigned *first, unsigned *last)
+{
+	/* Slots 0..3 are buckets 0-1, 2-3, 4-7, 8-15; slot i >= 4 is 8 (i - 2) .. +7. */
+	if (slot >= TS_HIST_SLOTS - 1) {
+		*first = *last = TS_HIST_BUCKETS - 1;
+	} else if (slot < 4) {
+		*first = slot ? 1u << slot : 0;
+		*last = (2u << slot) - 1;
+	} else {
+		*first = TS_RTT_SUB * (slot - 2);
+		*last = *first + TS_RTT_SUB - 1;
+	}
+}
+
 uint64_t ts_hist_slot_count(const struct ts_hist *h, unsigned slot)
 {
 	unsigned first, last;
 	uint64_t n = 0;
 
-	/* Slots 0..3 are buckets 0-1, 2-3, 4-7, 8-15; slot i >= 4 is 8 (i - 2) .. +7. */
-	if (slot >= TS_HIST_SLOTS - 1) {
-		first = last = TS_HIST_BUCKETS - 1;
-	} else if (slot < 4) {
-		first = slot ? 1u << slot : 0;
-		last = (2u << slot) - 1;
-	} else {
-		first = TS_RTT_SUB * (slot - 2);
-		last = first + TS_RTT_SUB - 1;
-	}
+	slot_buckets(slot, &first, &last);
 	for (unsigned b = first; b <= last; b++)
 		n += h->bucket[b];
 	return n;
@@ -103,6 +109,43 @@ uint64_t ts_hist_delta(const struct ts_hist *now, const struct ts_hist *prev,
 	return n;
 }
 
+void ts_hist_add_wrapped(struct ts_hist *cum, uint32_t *last, const uint32_t *now)
+{
+	for (unsigned i = 0; i < TS_HIST_BUCKETS; i++) {
+		cum->bucket[i] += (uint32_t)(now[i] - last[i]);
+		last[i] = now[i];
+	}
+}
+
+void ts_hist_step(const struct ts_hist *now, struct ts_hist *prev, struct ts_hist_interval *iv)
+{
+	struct ts_hist *d = &iv->d;
+	uint64_t reset = now->sum_us < prev->sum_us, total = 0;
+
+	/*
+	 * One pass for the delta, the reset test, now's count and prev's update (most of a
+	 * read cycle's work, 193 buckets per slot), then the slot sums over d, in L1 by then.
+	 */
+	d->sum_us = now->sum_us - prev->sum_us;
+	prev->sum_us = now->sum_us;
+	for (unsigned i = 0; i < TS_HIST_BUCKETS; i++) {
+		uint64_t n = now->bucket[i], p = prev->bucket[i];
+
+		reset |= n < p;
+		d->bucket[i] = n - p;
+		prev->bucket[i] = n;
+		total += n;
+	}
+	if (reset)
+		*d = *now;
+	iv->total = total;
+	iv->samples = 0;
+	for (unsigned s = 0; s < TS_HIST_SLOTS; s++) {
+		iv->slot[s] = ts_hist_slot_count(d, s);
+		iv->samples += iv->slot[s];
+	}
+}
+
 /* The nearest rank of pct % of total: ceil(), with slack so 7.000000000000001 is 7. */
 static uint64_t rank_of(double pct, uint64_t total)
 {
@@ -120,27 +163,62 @@ static double bucket_middle(unsigned b)
 	return (w ? (double)lo + (double)(w - 1) / 2.0 : (double)lo) * 1e-6;
 }
 
-void ts_hist_percentiles(const struct ts_hist *h, const double *pct, size_t n, double *out)
+/*
+ * The nearest ranks of pct[0 .. n-1] of total samples, order[0 .. *m-1] their indexes in
+ * increasing rank (insertion sort, n is small); out[] set to NAN, for the scan to fill.
+ */
+static void sort_ranks(const double *pct, size_t n, uint64_t total, uint64_t *rank,
+		       size_t *order, size_t *m, double *out)
 {
-	uint64_t total = ts_hist_count(h), rank[TS_HIST_MAX_PCT], below = 0;
-	size_t order[TS_HIST_MAX_PCT], m = 0, k = 0;
-
-	/* Ranks in increasing order (insertion sort, n is small), then one scan. */
+	*m = 0;
 	for (size_t i = 0; i < n; i++) {
 		size_t j;
 
 		out[i] = NAN;
-		if (total == 0 || !(pct[i] > 0) || m == TS_HIST_MAX_PCT)
+		if (total == 0 || !(pct[i] > 0) || *m == TS_HIST_MAX_PCT)
 			continue;
 		rank[i] = rank_of(pct[i], total);
-		for (j = m++; j > 0 && rank[order[j - 1]] > rank[i]; j--)
+		for (j = (*m)++; j > 0 && rank[order[j - 1]] > rank[i]; j--)
 			order[j] = order[j - 1];
 		order[j] = i;
 	}
+}
+
+void ts_hist_percentiles(const struct ts_hist *h, const double *pct, size_t n, double *out)
+{
+	uint64_t rank[TS_HIST_MAX_PCT], below = 0;
+	size_t order[TS_HIST_MAX_PCT], m, k = 0;
+
+	sort_ranks(pct, n, ts_hist_count(h), rank, order, &m, out);
 	for (unsigned b = 0; b < TS_HIST_BUCKETS && k < m; b++) {
 		below += h->bucket[b];
 		for (; k < m && below >= rank[order[k]]; k++)
 			out[order[k]] = bucket_middle(b);
+	}
+}
+
+void ts_hist_interval_percentiles(const struct ts_hist_interval *iv, const double *pct,
+				  size_t n, double *out)
+{
+	uint64_t rank[TS_HIST_MAX_PCT], below = 0;
+	size_t order[TS_HIST_MAX_PCT], m = 0, k = 0;
+	unsigned s = 0;
+
+	sort_ranks(pct, n, iv->samples, rank, order, &m, out);
+	/* Whole slots while the next rank lies beyond them, then that slot's buckets. */
+	while (k < m && s < TS_HIST_SLOTS) {
+		unsigned first, last;
+
+		if (below + iv->slot[s] < rank[order[k]]) {
+			below += iv->slot[s++];
+			continue;
+		}
+		slot_buckets(s++, &first, &last);
+		for (unsigned b = first; b <= last && k < m; b++) {
+			below += iv->d.bucket[b];
+			for (; k < m && below >= rank[order[k]]; k++)
+				out[order[k]] = bucket_middle(b);
+		}
 	}
 }
 

@@ -52,6 +52,31 @@ uint64_t ts_hist_delta(const struct ts_hist *now, const struct ts_hist *prev,
 		       struct ts_hist *d);
 
 /*
+ * The kernel counts each bucket in 32 bits per CPU, wrapping (bpf/tcpsubnet.h): adds to
+ * cum->bucket[] what now[] (the CPUs' counts summed modulo 2^32) gained since last[], and
+ * makes last[] now[]. Exact while no bucket gains 2^32 or more between two calls.
+ */
+void ts_hist_add_wrapped(struct ts_hist *cum, uint32_t *last, const uint32_t *now);
+
+/*
+ * What a read cycle needs of one counter slot, in one pass over its buckets: the
+ * interval's histogram d = now - prev (as ts_hist_delta), its sample count and log2 slot
+ * counts, now's sample count; then prev = now, so the next interval starts there.
+ */
+struct ts_hist_interval {
+	struct ts_hist d;
+	uint64_t samples;		/* ts_hist_count(&d) */
+	uint64_t total;			/* ts_hist_count(now) */
+	uint64_t slot[TS_HIST_SLOTS];	/* ts_hist_slot_count(&d, i) */
+};
+
+void ts_hist_step(const struct ts_hist *now, struct ts_hist *prev, struct ts_hist_interval *iv);
+
+/* ts_hist_percentiles() of iv->d, the slot counts leading it to each rank's slot. */
+void ts_hist_interval_percentiles(const struct ts_hist_interval *iv, const double *pct,
+				  size_t n, double *out);
+
+/*
  * The pct-th percentile (0 < pct <= 100) in seconds; NAN for an empty histogram. The
  * exact value is the nearest-rank one (the smallest sample with at least pct % of the
  * samples at or below it); the result is the middle of the integer range of the bucket

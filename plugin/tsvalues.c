@@ -41,24 +41,24 @@ static void emit_rtt(const struct ts_config *c, const struct rtt_names *names,
 		     const char *inst, const struct ts_hist *now, struct ts_hist *prev,
 		     double elapsed, ts_value_fn fn, void *ctx)
 {
-	struct ts_hist d;
-	uint64_t samples = ts_hist_delta(now, prev, &d);
+	struct ts_hist_interval iv;
 	double pct[TS_MAX_PERCENTILES];
 
-	*prev = *now;
-	emit_derive(fn, ctx, inst, "derive", "rtt-samples", ts_hist_count(now));
+	ts_hist_step(now, prev, &iv);
+	emit_derive(fn, ctx, inst, "derive", "rtt-samples", iv.total);
 	for (unsigned b = 0; b < names->n_buckets; b++) {
 		uint64_t n = 0;
 
 		for (unsigned i = names->edge[b]; i < names->edge[b + 1]; i++)
-			n += ts_hist_slot_count(&d, i);
+			n += iv.slot[i];
 		emit_gauge(fn, ctx, inst, "bucket", names->bucket[b], (double)n / elapsed);
 	}
 	/* No samples in this interval: no figure rather than a fake zero. */
-	if (samples == 0)
+	if (iv.samples == 0)
 		return;
-	emit_gauge(fn, ctx, inst, "latency", "rtt-average", ts_hist_average(&d));
-	ts_hist_percentiles(&d, c->percentiles, c->n_percentiles, pct);
+	emit_gauge(fn, ctx, inst, "latency", "rtt-average",
+		   (double)iv.d.sum_us / (double)iv.samples * 1e-6);
+	ts_hist_interval_percentiles(&iv, c->percentiles, c->n_percentiles, pct);
 	for (size_t i = 0; i < c->n_percentiles; i++)
 		emit_gauge(fn, ctx, inst, "latency", names->percentile[i], pct[i]);
 }
@@ -153,4 +153,17 @@ void ts_values_emit_health(const struct ts_health *h, ts_value_fn fn, void *ctx)
 
 		fn(ctx, &out);
 	}
+}
+
+int ts_values_health_warning(const struct ts_health *h, const char *mode, int *warned,
+			     char *buf, size_t len)
+{
+	if (*warned || (h->lost_events == 0 && h->stash_full == 0))
+		return 0;
+	snprintf(buf, len, "the figures are incomplete: the kernel skipped %llu runs of the "
+		 "plugin's programs (lost-events) and %llu calls were not measured (stash-full) "
+		 "in attach mode %s; see lost-events in collectd-tcpsubnet(5)",
+		 (unsigned long long)h->lost_events, (unsigned long long)h->stash_full, mode);
+	*warned = 1;
+	return 1;
 }

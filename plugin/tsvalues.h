@@ -65,4 +65,13 @@ struct ts_health {
  */
 void ts_values_emit_health(const struct ts_health *h, ts_value_fn fn, void *ctx);
 
+/*
+ * The read cycle's one warning that the figures are incomplete: the first call whose h
+ * shows lost events or calls not measured (stash-full) writes the line (without the
+ * "tcpsubnet plugin: " prefix) to buf, sets *warned and returns 1; otherwise, and ever
+ * after, 0. mode is the attach mode's name, for the line.
+ */
+int ts_values_health_warning(const struct ts_health *h, const char *mode, int *warned,
+			     char *buf, size_t len);
+
 #endif /* TSVALUES_H */

@@ -334,6 +334,69 @@ START_TEST(delta_of_cumulative_histograms)
 }
 END_TEST
 
+/* The read cycle's one pass gives what ts_hist_delta and the counts give, resets too. */
+START_TEST(one_step_is_delta_counts_and_slots)
+{
+	static const double pct[] = { 50, 90, 99, 99.9, 100, 0.1, 1 };
+	double a[sizeof(pct) / sizeof(pct[0])], b[sizeof(pct) / sizeof(pct[0])];
+	uint64_t st = 7;
+
+	for (int trial = 0; trial < 200; trial++) {
+		struct ts_hist prev = { { 0 }, 0 }, now, p2, p3, d;
+		struct ts_hist_interval iv;
+		unsigned spread = 1 + (unsigned)(rnd64(&st) % 26);
+
+		for (int i = 0; i < 300; i++)
+			put(&prev, rnd64(&st) % (1ULL << spread), 1 + rnd64(&st) % 3);
+		now = prev;
+		for (int i = 0, k = (int)(rnd64(&st) % 400); i < k; i++)
+			put(&now, rnd64(&st) % (1ULL << (1 + rnd64(&st) % 27)), 1);
+		/* Every 10th trial the counters went backwards: the interval is now itself. */
+		p2 = prev;
+		if (trial % 10 == 9)
+			put(&p2, 1, 1000);
+		p3 = p2;
+		ts_hist_step(&now, &p2, &iv);
+		ck_assert_uint_eq(iv.samples, ts_hist_delta(&now, &p3, &d));
+		ck_assert_mem_eq(&iv.d, &d, sizeof(d));
+		ck_assert_uint_eq(iv.total, ts_hist_count(&now));
+		for (unsigned sl = 0; sl < TS_HIST_SLOTS; sl++)
+			ck_assert_uint_eq(iv.slot[sl], ts_hist_slot_count(&d, sl));
+		ck_assert_mem_eq(&p2, &now, sizeof(now));
+		ts_hist_percentiles(&d, pct, sizeof(pct) / sizeof(pct[0]), a);
+		ts_hist_interval_percentiles(&iv, pct, sizeof(pct) / sizeof(pct[0]), b);
+		for (size_t i = 0; i < sizeof(pct) / sizeof(pct[0]); i++) {
+			if (isnan(a[i]))
+				ck_assert(isnan(b[i]));
+			else
+				ck_assert_double_eq(a[i], b[i]);
+		}
+	}
+}
+END_TEST
+
+/* 32-bit kernel counts that wrapped between two reads still add what they gained. */
+START_TEST(wrapped_kernel_counts_add_their_gain)
+{
+	struct ts_hist cum = { { 0 }, 0 };
+	uint32_t last[TS_HIST_BUCKETS] = { 0 }, now[TS_HIST_BUCKETS] = { 0 };
+
+	now[3] = 4000000000U;
+	now[100] = 7;
+	ts_hist_add_wrapped(&cum, last, now);
+	ck_assert_uint_eq(cum.bucket[3], 4000000000U);
+	ck_assert_uint_eq(cum.bucket[100], 7);
+	/* 4e9 + 500e6 wraps to 205032704 (mod 2^32) */
+	now[3] = (uint32_t)(4000000000ULL + 500000000ULL);
+	ts_hist_add_wrapped(&cum, last, now);
+	ck_assert_uint_eq(cum.bucket[3], 4500000000ULL);
+	ck_assert_uint_eq(cum.bucket[100], 7);
+	ck_assert_uint_eq(last[3], now[3]);
+	ts_hist_add_wrapped(&cum, last, now);
+	ck_assert_uint_eq(cum.bucket[3], 4500000000ULL);
+}
+END_TEST
+
 START_TEST(names_follow_collectd_tail_style)
 {
 	char buf[64];
@@ -629,6 +692,28 @@ START_TEST(values_per_cycle_is_what_a_full_cycle_dispatches)
 }
 END_TEST
 
+START_TEST(health_warning_once_when_events_were_lost_or_not_measured)
+{
+	struct ts_health quiet = { 0, 5, 0, 2 }, lost = { 3, 0, 0, 0 }, full = { 0, 0, 4, 0 };
+	char line[400];
+	int warned = 0;
+
+	/* Stale entries and storage failures alone cost no figure: no warning. */
+	ck_assert_int_eq(ts_values_health_warning(&quiet, "kprobe", &warned, line, sizeof(line)), 0);
+	ck_assert_int_eq(warned, 0);
+	ck_assert_int_eq(ts_values_health_warning(&full, "kprobe (configured)", &warned, line,
+						  sizeof(line)), 1);
+	ck_assert_msg(strstr(line, "0 runs") && strstr(line, "4 calls were not measured") &&
+		      strstr(line, "attach mode kprobe (configured)"), "%s", line);
+	ck_assert_int_eq(warned, 1);
+	/* Once per load, however the figures grow later. */
+	ck_assert_int_eq(ts_values_health_warning(&lost, "kprobe", &warned, line, sizeof(line)), 0);
+	warned = 0;
+	ck_assert_int_eq(ts_values_health_warning(&lost, "fentry", &warned, line, sizeof(line)), 1);
+	ck_assert_msg(strstr(line, "skipped 3 runs") && strstr(line, "(lost-events)"), "%s", line);
+}
+END_TEST
+
 static Suite *tshist_suite(void)
 {
 	Suite *s = suite_create("tshist");
@@ -652,6 +737,8 @@ static Suite *tshist_suite(void)
 	tcase_add_test(tc, steady_flow_reads_its_rtt);
 	tcase_add_test(tc, percentiles_in_one_scan_match_one_by_one);
 	tcase_add_test(tc, delta_of_cumulative_histograms);
+	tcase_add_test(tc, one_step_is_delta_counts_and_slots);
+	tcase_add_test(tc, wrapped_kernel_counts_add_their_gain);
 	tcase_add_test(tc, names_follow_collectd_tail_style);
 	suite_add_tcase(s, tc);
 
@@ -668,6 +755,7 @@ static Suite *tshist_suite(void)
 	tcase_add_test(tc, coarse_buckets_sum_their_slots_and_keep_fine_percentiles);
 	tcase_add_test(tc, buckets_off_keeps_percentiles_and_averages);
 	tcase_add_test(tc, values_per_cycle_is_what_a_full_cycle_dispatches);
+	tcase_add_test(tc, health_warning_once_when_events_were_lost_or_not_measured);
 	suite_add_tcase(s, tc);
 	return s;
 }

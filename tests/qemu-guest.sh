@@ -79,7 +79,7 @@ finish() {
 }
 
 top_srcdir=/ts top_builddir=/ts/build COLLECTD=/usr/sbin/collectd
-TS_STRESS=/ts/build/tests/ts-stress
+TS_STRESS=/ts/build/tests/ts-stress TS_BLOCKERS=/ts/build/tests/ts-blockers
 export top_srcdir top_builddir COLLECTD TMPDIR=/tmp
 # shellcheck source=tests/lib.sh
 . /ts/tests/lib.sh
@@ -180,7 +180,7 @@ result env auto "order=$(echo $auto_order | tr ' ' ,) expected=${auto_want:-none
 ts_tmpdir
 ns=tsq
 ts_netns "$ns" 198.18.112.1 198.18.113.1 198.18.114.1 198.18.115.1 198.18.116.1 \
-	2001:db8:112::1 2001:db8:113::1
+	198.18.117.1 198.18.117.2 198.18.118.1 198.18.118.2 2001:db8:112::1 2001:db8:113::1
 # "m" is written as an IPv4-mapped IPv6 prefix: it must match plain IPv4 peers too.
 cat >"$TS_TMP/subnets" <<'CONF'
   <Subnet "a">
@@ -657,6 +657,87 @@ check_family_socket() {
 	TS_FAILS=0
 }
 paths_ns=""
+
+# stash: kprobe mode's per-thread stash when return probes are missed and it overflows,
+# and its recovery (docs/DESIGN.md, "What is exact where"); other modes keep no stash
+# (n/a). The plugin's loader, ts-probe, runs a read cycle every 500 ms as collectd would
+# (--read-every: with the stash sweep and the one warning), with test-only limits
+# (TS_PROBE_MAXACTIVE, TS_PROBE_STASH): STASH_MA return-probe instance per kretprobe and
+# a stash of STASH_S threads, instead of 4096 and 16384, which would take thousands of
+# threads here.
+#   1. ts-blockers block: STASH_N threads blocked in recv() at once (subnet kb), then
+#      released and gone: STASH_N - STASH_MA returns are missed, STASH_N - STASH_S calls
+#      find the stash full and STASH_S - STASH_MA entries stay behind, of threads whose
+#      return never ran (the instance holders were stashed first and clean up);
+#   2. until the stash is empty (bpftool; at most 10 s);
+#   3. ts-blockers flow: 300,000 bytes one way (subnet kf): one send and one receive in
+#      progress at a time, two stash entries (more than the STASH_MA a stash that never
+#      recovers keeps free), one instance per kretprobe.
+# pass: lost-events >= STASH_N - STASH_MA, stash-full >= STASH_N - STASH_S, stash-stale >=
+# STASH_S - STASH_MA, exactly one warning; the stash empty before the flow and after it;
+# the flow exact (kf rx = tx = its bytes) with no kretprobe miss during it (kprobe_profile).
+STASH_N=16 STASH_MA=1 STASH_S=8
+check_family_stash() {
+	local out got lost stale full warns flow e1 e2 m1 m2 bad=""
+	if [ "$mode" != kprobe ]; then
+		st=n/a why="kprobe mode only"
+		return
+	fi
+	{
+		echo '  <Subnet "kb">'
+		echo '    Prefix "198.18.117.0/24"'
+		echo '  </Subnet>'
+		echo '  <Subnet "kf">'
+		echo '    Prefix "198.18.118.0/24"'
+		echo '  </Subnet>'
+		echo '  AttachMode "kprobe"'
+		echo '  RTT false'
+		echo '  Connections false'
+		echo '  Retransmits false'
+	} >"$TS_TMP/stash.conf"
+	cat >"$TS_TMP/stash.sh" <<EOF
+#!/bin/sh
+entries() { bpftool map dump name kp_stash 2>/dev/null | grep -c '"key": '; }
+missed() { awk '\$1 ~ /^ts[0-9]+_krp_/ { n += \$3 } END { print n + 0 }' /sys/kernel/tracing/kprobe_profile; }
+/usr/bin/ip netns exec $ns $TS_BLOCKERS block 198.18.117.1 198.18.117.2 $STASH_N 1000 || exit 1
+i=0
+while [ \$i -lt 40 ] && [ "\$(entries)" != 0 ]; do sleep 0.25; i=\$((i + 1)); done
+echo "entries-before-flow=\$(entries) missed-before-flow=\$(missed)"
+/usr/bin/ip netns exec $ns $TS_BLOCKERS flow 198.18.118.1 198.18.118.2 300000 || exit 1
+echo "entries-after-flow=\$(entries) missed-after-flow=\$(missed)"
+EOF
+	chmod +x "$TS_TMP/stash.sh"
+	if ! TS_PROBE_MAXACTIVE=$STASH_MA TS_PROBE_STASH=$STASH_S "$TS_PROBE" "$TS_TMP/stash.conf" \
+		--read-every 500 -- "$TS_TMP/stash.sh" >"$TS_TMP/stash.out" 2>"$TS_TMP/stash.err"; then
+		st=FAIL why="ts-probe failed: $(tail -n 3 "$TS_TMP/stash.err" | tr '\n' '|')"
+		return
+	fi
+	out=$(tr '\n' ' ' <"$TS_TMP/stash.out")
+	lost=$(awk '$1 == "-" && $2 == "derive-lost-events" { print $3 }' "$TS_TMP/stash.out")
+	stale=$(awk '$1 == "-" && $2 == "derive-stash-stale" { print $3 }' "$TS_TMP/stash.out")
+	full=$(awk '$1 == "-" && $2 == "derive-stash-full" { print $3 }' "$TS_TMP/stash.out")
+	warns=$(grep -c 'tcpsubnet plugin: the figures are incomplete' "$TS_TMP/stash.err")
+	flow=$(ts_field "$out" c2s)
+	e1=$(ts_field "$out" entries-before-flow) e2=$(ts_field "$out" entries-after-flow)
+	m1=$(ts_field "$out" missed-before-flow) m2=$(ts_field "$out" missed-after-flow)
+	got=$(awk '$1 == "kf" && $2 == "if_octets" { print $3, $4 }' "$TS_TMP/stash.out")
+	[ "${lost:-0}" -ge $((STASH_N - STASH_MA)) ] || bad="$bad lost-events '$lost' < $((STASH_N - STASH_MA));"
+	[ "${full:-0}" -ge $((STASH_N - STASH_S)) ] || bad="$bad stash-full '$full' < $((STASH_N - STASH_S));"
+	[ "${stale:-0}" -ge $((STASH_S - STASH_MA)) ] || bad="$bad stash-stale '$stale' < $((STASH_S - STASH_MA));"
+	[ "$warns" = 1 ] || bad="$bad $warns warnings, want 1;"
+	[ "$e1" = 0 ] || bad="$bad stash not swept: $e1 entries left 10 s after the blockers exited;"
+	[ "$e2" = 0 ] || bad="$bad $e2 stash entries after the flow;"
+	[ -n "$m1" ] && [ "$m1" = "$m2" ] || bad="$bad kretprobe misses during the flow: $m1 -> $m2;"
+	[ -n "$flow" ] && [ "$got" = "$flow $flow" ] || bad="$bad flow: want kf rx tx '$flow $flow' got '$got';"
+	why="blockers $STASH_N (maxactive $STASH_MA, stash $STASH_S): lost-events $lost, stash-stale $stale,"
+	why="$why stash-full $full, $warns warning; stash entries $e1 before the flow, $e2 after;"
+	why="$why flow kf rx tx '$got' of $flow, kretprobe misses $m1 -> $m2"
+	if [ -z "$bad" ]; then
+		st=pass
+	else
+		st=FAIL why="$bad $why"
+	fi
+}
 
 N_RUN=0
 run_mode() {

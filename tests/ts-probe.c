@@ -8,9 +8,16 @@
  *
  *   ts-probe CONFIG-FILE [--read-every MS] [-- COMMAND ARGS...]
  *
- * --read-every runs a read cycle (ts_bpf_read) every MS milliseconds while the command
- * runs, as collectd's read interval would; their figures are dropped, the final read is
- * printed, and the number of cycles goes to stderr ("[info] ts-probe: N read cycles").
+ * --read-every runs a read cycle every MS milliseconds while the command runs, as
+ * collectd's read interval would: the counters (ts_bpf_read), the health values with
+ * kprobe mode's stash sweep and the one warning ("[warning] tcpsubnet plugin: ..."); their
+ * figures are dropped, the final read is printed, and the number of cycles goes to
+ * stderr ("[info] ts-probe: N read cycles").
+ *
+ * Environment (tests only): TS_PROBE_MAXACTIVE=N, TS_PROBE_STASH=N: kprobe mode with N
+ * return-probe instances per kretprobe and a stash of N threads instead of the real
+ * limits (ts_bpf_test_limits), to provoke missed returns and a full stash with a few
+ * threads (tests/qemu-guest.sh, stash).
  */
 #include <errno.h>
 #include <stdio.h>
@@ -39,6 +46,24 @@ static void print_value(void *ctx, const struct ts_value *v)
 			printf(" %.9g", v->g);
 	}
 	printf("\n");
+}
+
+static unsigned env_uint(const char *name)
+{
+	const char *v = getenv(name);
+
+	return v ? (unsigned)strtoul(v, NULL, 10) : 0;
+}
+
+/* The health values with kprobe mode's stash sweep, and the one warning, as the plugin. */
+static void health_check(struct ts_bpf *bpf, struct ts_health *health, int *warned)
+{
+	char warning[400];
+
+	ts_bpf_health(bpf, health);
+	if (ts_values_health_warning(health, ts_bpf_choice(bpf), warned, warning,
+				     sizeof(warning)))
+		fprintf(stderr, "[warning] tcpsubnet plugin: %s\n", warning);
 }
 
 static double now_s(void)
@@ -75,7 +100,7 @@ int main(int argc, char **argv)
 	struct ts_bpf *bpf;
 	struct ts_health health;
 	char err[1024], *text;
-	int status = 0, every_ms = 0, cmd = 3;
+	int status = 0, every_ms = 0, cmd = 3, warned = 0;
 	unsigned long cycles = 0;
 
 	if (argc > 3 && strcmp(argv[2], "--read-every") == 0) {
@@ -103,6 +128,7 @@ int main(int argc, char **argv)
 	cfgtext_free(root);
 
 	ts_bpf_set_log(print_log);
+	ts_bpf_test_limits(env_uint("TS_PROBE_MAXACTIVE"), env_uint("TS_PROBE_STASH"));
 	if (ts_bpf_open(&conf, &bpf, err, sizeof(err)) != 0) {
 		fprintf(stderr, "tcpsubnet plugin: %s\n", err);
 		return 3;
@@ -132,6 +158,7 @@ int main(int argc, char **argv)
 				fprintf(stderr, "ts-probe: read cycle: %s\n", err);
 				return 4;
 			}
+			health_check(bpf, &health, &warned);
 			cycles++;
 		}
 		if (pid < 0 || w < 0) {
@@ -147,7 +174,7 @@ int main(int argc, char **argv)
 	}
 	ts_values_emit_cg(&conf, ts_bpf_cgview(bpf), totals, rtt_now, rtt_prev, now_s() - t0,
 			  print_value, NULL);
-	ts_bpf_health(bpf, &health);
+	health_check(bpf, &health, &warned);
 	ts_values_emit_health(&health, print_value, NULL);
 	free(rtt_now);
 	free(rtt_prev);
