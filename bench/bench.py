@@ -8,7 +8,11 @@ Measures, in one run and interleaved so machine noise hits every variant alike:
   * iperf3 throughput with the plugin attached vs. nothing, and with N iptables
     counting rules vs. none (A B A B ... pairs, median of the per-pair ratios);
   * read-cycle time and memory (BPF map memory, harness RSS, collectd RSS);
-  * plugin init time.
+  * plugin init time;
+  * socket accounting (Accounting "socket", issue 12) next to syscall accounting: the
+    plugin's program runs per connection and per segment under steady iperf3 load, the
+    read cycle (the socket walk) with 1,000 to 100,000 open connections, and the kernel
+    memory the socket storage takes per tracked socket.
 Writes raw JSON and a markdown report; the full mode writes docs/PERFORMANCE.md and
 docs/performance.json. Bench traffic uses only 198.19.48.0/20 and 2001:db8:5000::/36
 inside a network namespace this script creates and deletes.
@@ -31,6 +35,11 @@ import time
 NS = "tsbench%d" % os.getpid()
 A4, B4 = "198.19.48.1", "198.19.48.2"
 A6, B6 = "2001:db8:5000::1", "2001:db8:5000::2"
+# The open connections of the socket-accounting read cycle: one server address, several
+# client addresses (more 4-tuples than one address's ephemeral ports).
+CONN_SERVER = "198.19.50.1"
+CONN_CLIENTS = ["198.19.51.%d" % i for i in range(1, 9)]
+CONN_PREFIX = "198.19.50.0/23"
 PORT4, PORT6 = 5201, 5202
 
 # Plugin programs that carry each family in tracepoint mode, and their reference twins.
@@ -112,7 +121,7 @@ def default_subnets(n):
     return max(1, n // PREFIXES_PER_SUBNET)
 
 
-def write_conf(path, prefixes, subnets, rtt=True):
+def write_conf(path, prefixes, subnets, rtt=True, accounting=None):
     """The prefixes spread round-robin over `subnets` subnets g0, g1, ... (the bench
     traffic's prefixes, first in the list, land in g0 and g1), or with subnets == 0 each
     prefix its own subnet (the worst case for the read cycle)."""
@@ -131,6 +140,8 @@ def write_conf(path, prefixes, subnets, rtt=True):
                     f.write('  Prefix "%s"\n' % p)
                 f.write("</Subnet>\n")
         f.write("RTT %s\n" % ("true" if rtt else "false"))
+        if accounting:
+            f.write('Accounting "%s"\n' % accounting)
         if not subnets:
             # The worst case dispatches 37 values per prefix: 65536 of them pass the
             # default MaxValues (1000000) only when it is raised to its bound.
@@ -193,13 +204,13 @@ class Bench:
         self.ts_bench_base = os.path.join(args.compare, "bench", "ts-bench") if args.compare else None
         self.servers = []
         self.raw = {"nsevent": [], "throughput": [], "read": [], "collectd": [], "values": [],
-                    "meta": {}}
+                    "socket_runs": [], "socket_read": [], "meta": {}}
 
     # -- namespace and iperf3 servers
     def setup(self):
         run(["ip", "netns", "add", NS])
         run(["ip", "-n", NS, "link", "set", "lo", "up"])
-        for a in (A4, B4):
+        for a in [A4, B4, CONN_SERVER] + CONN_CLIENTS:
             run(["ip", "-n", NS, "addr", "add", a + "/32", "dev", "lo"])
         for a in (A6, B6):
             run(["ip", "-n", NS, "addr", "add", a + "/128", "dev", "lo", "nodad"])
@@ -244,17 +255,18 @@ class Bench:
         c = json.loads(out)["end"]["cpu_utilization_percent"]
         return (c["host_total"] + c["remote_total"]) / 100.0
 
-    def conf(self, n, subnets=None, rtt=True, cgroups=False):
+    def conf(self, n, subnets=None, rtt=True, cgroups=False, accounting=None):
         if subnets is None:
             subnets = default_subnets(n)
-        path = os.path.join(self.tmp, "conf-%d-%s-%s-%s" % (n, subnets, rtt, cgroups))
+        path = os.path.join(self.tmp, "conf-%d-%s-%s-%s-%s" % (n, subnets, rtt, cgroups,
+                                                             accounting))
         if not os.path.exists(path):
-            write_conf(path, gen_prefixes(n), subnets, rtt)
+            write_conf(path, gen_prefixes(n), subnets, rtt, accounting)
             if cgroups:
                 write_cgroups(path)
         return path
 
-    def attach(self, impl, n, cmd, stats, rtt=True):
+    def attach(self, impl, n, cmd, stats, rtt=True, accounting=None, conf=None):
         out = os.path.join(self.tmp, "attach.json")
         if impl == "baseline":
             argv = [self.ts_bench_base, "attach", "--impl", "plugin", "--out", out]
@@ -263,7 +275,8 @@ class Bench:
                     "plugin" if impl == "cgroups" else impl, "--out", out]
         if stats:
             argv.append("--stats")
-        argv += [self.conf(n, rtt=rtt, cgroups=impl == "cgroups"), "--"] + cmd
+        argv += [conf or self.conf(n, rtt=rtt, cgroups=impl == "cgroups",
+                                   accounting=accounting), "--"] + cmd
         r = run(argv, check=False)
         if r.returncode != 0:
             raise RuntimeError("ts-bench %s N=%d failed: %s" % (impl, n, r.stderr.strip()))
@@ -346,7 +359,10 @@ class Bench:
         for kind in a.kinds:
             # The floor does not depend on N: once, to show what any hook costs; the
             # plugin without RTT once, to show what the per-segment RTT program costs.
-            for n in (a.ns[:1] if kind in ("floor", "plugin-rtt-off") else a.ns):
+            # Socket accounting classifies once per connection: its cost cannot grow
+            # with N between the smallest and the largest.
+            for n in (a.ns[:1] if kind in ("floor", "plugin-rtt-off") else
+                      sorted({a.ns[0], a.ns[-1]}) if kind == "socket" else a.ns):
                 if kind == "iptables":
                     rules = os.path.join(self.tmp, "iptables-%d" % n)
                     write_iptables(rules, ipv4_prefixes(n))
@@ -361,10 +377,12 @@ class Bench:
                         rec["a_bps"].append(self.iperf_bps(out))
                         rec["a_cpu"].append(self.iperf_cpu(out))
                         # B: plugin attached / rules hooked
-                        if kind in ("plugin", "floor", "plugin-rtt-off"):
+                        if kind in ("plugin", "floor", "plugin-rtt-off", "socket"):
                             out = self.retry(lambda: self.attach(
-                                kind.split("-")[0], n, self.iperf(v, a.tput_seconds), False,
-                                rtt=kind != "plugin-rtt-off")[1])
+                                "plugin" if kind == "socket" else kind.split("-")[0], n,
+                                self.iperf(v, a.tput_seconds), False,
+                                rtt=kind != "plugin-rtt-off",
+                                accounting="socket" if kind == "socket" else None)[1])
                         else:
                             out = self.retry(lambda: self.hooked(v))
                         rec["b_bps"].append(self.iperf_bps(out))
@@ -405,6 +423,107 @@ class Bench:
                     log("read %-8s N=%-5d subnets=%-5d read %.2f ms (maps %.2f, emit %.2f), init %.0f ms" % (
                         impl, n, res["subnets"], median(res["read_ms"]), median(res["maps_ms"]),
                         median(res["emit_ms"]), res["init_ms"]))
+
+    # -- phase: socket accounting (issue 12) next to syscall accounting
+    def netns_segments(self):
+        """TCP segments in + out of the bench namespace so far (its own /proc/net/snmp)."""
+        rows = [l.split() for l in run(nsx("cat", "/proc/net/snmp")).stdout.splitlines()
+                if l.startswith("Tcp:")]
+        d = dict(zip(rows[0][1:], rows[1][1:]))
+        return int(d["InSegs"]) + int(d["OutSegs"])
+
+    def omem(self, out=None):
+        """Sum of sk_omem_alloc (ss -m "o") over the namespace's established TCP sockets:
+        where the kernel charges a socket's BPF socket storage."""
+        if out is None:
+            out = run(nsx("ss", "-tmnH", "state", "established")).stdout
+        total = sockets = 0
+        for part in out.split("skmem:(")[1:]:
+            for f in part.split(")")[0].split(","):
+                if f.startswith("o") and f[1:].isdigit():
+                    total += int(f[1:])
+                    sockets += 1
+        return total, sockets
+
+    def conns_conf(self, accounting):
+        path = os.path.join(self.tmp, "conns-%s.conf" % accounting)
+        with open(path, "w") as f:
+            f.write('<Subnet "conns">\n  Prefix "%s"\n</Subnet>\nRTT true\n' % CONN_PREFIX)
+            if accounting == "socket":
+                f.write('Accounting "socket"\n')
+        return path
+
+    def phase_socket(self):
+        a = self.a
+        # 1. Program runs under a steady iperf3 load: the plugin's programs' run counts
+        # (kernel BPF statistics) against the namespace's TCP segments and connections
+        # (iperf3: a control and a data connection, four sockets).
+        for rnd in range(a.rounds):
+            for load in a.loads:
+                for acct in ("syscall", "socket"):
+                    v = {"family": "ipv4", "len": load}
+                    got = []
+
+                    def once():
+                        seg0 = self.netns_segments()
+                        res, out = self.attach("plugin", a.ns[0], self.iperf(v, a.window), True,
+                                               accounting=acct if acct == "socket" else None)
+                        got.append((res, out, self.netns_segments() - seg0))
+                        return out
+                    self.retry(once)
+                    res, out, segs = got[-1]
+                    runs = sum(p["run_cnt"] for p in res["progs"])
+                    rec = {"accounting": acct, "load_len": load, "round": rnd, "window_s": a.window,
+                           "segments": segs, "connections": 2, "runs": runs,
+                           "progs": res["progs"], "iperf_bps": self.iperf_bps(out),
+                           "mode": res.get("mode")}
+                    self.raw["socket_runs"].append(rec)
+                    log("program runs %-7s %s: %d runs, %d segments, %d connections (%s)" % (
+                        acct, load, runs, segs, 2, " ".join(
+                            "%s=%d" % (p["name"], p["run_cnt"]) for p in res["progs"] if p["run_cnt"])))
+        # 2. Read cycle and kernel memory with N open connections (both ends tracked).
+        conns = os.path.join(os.path.dirname(os.path.abspath(__file__)), "conns.py")
+        for n in a.sock_conns:
+            p = subprocess.Popen(nsx(sys.executable, conns, "--server", CONN_SERVER, "--clients",
+                                     ",".join(CONN_CLIENTS), "--n", str(n)),
+                                 stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+            try:
+                t0 = time.time()
+                line = p.stdout.readline()
+                if not line.startswith("ready"):
+                    raise RuntimeError("bench/conns.py could not open %d connections" % n)
+                log("%d connections open (%.0f s)" % (n, time.time() - t0))
+                om0, socks = self.omem()
+                rec = {"connections": n, "sockets": socks, "omem_without": om0}
+                for acct in ("syscall", "socket"):
+                    out = os.path.join(self.tmp, "read.json")
+                    r = run([self.ts_bench, "read", "--cycles", str(a.cycles), "--out", out,
+                             self.conns_conf(acct)])
+                    if acct == "socket":
+                        rec["walk"] = ("every TCP socket of every network namespace found "
+                                       "(the kernel refused the socket-storage map iterator)"
+                                       if "refused the walk of the socket storage" in r.stderr
+                                       else "the socket-storage map iterator")
+                    with open(out) as f:
+                        res = json.load(f)
+                    rec[acct] = {"read_ms": res["read_ms"], "maps_ms": res["maps_ms"],
+                                 "init_ms": res["init_ms"], "map_memlock": res["map_memlock"]}
+                # The storage exists while the plugin is loaded: ss runs under it.
+                res, out = self.attach("plugin", 1, nsx("ss", "-tmnH", "state", "established"),
+                                       False, conf=self.conns_conf("socket"))
+                rec["omem_with"], _ = self.omem(out)
+                rec["bytes_per_socket"] = (rec["omem_with"] - om0) / socks if socks else None
+                self.raw["socket_read"].append(rec)
+                log("read with %d connections: syscall %.2f ms, socket %.2f ms; storage %s bytes "
+                    "per socket (sk_omem_alloc of %d sockets: %d bytes, %d with the plugin)" % (
+                        n, median(rec["syscall"]["read_ms"]), median(rec["socket"]["read_ms"]),
+                        fmt(rec["bytes_per_socket"]), socks, om0, rec["omem_with"]))
+            finally:
+                p.stdin.close()
+                try:
+                    p.wait(120)
+                except subprocess.TimeoutExpired:
+                    p.kill()
 
     def collectd_rss(self, conf_block, seconds):
         d = tempfile.mkdtemp(prefix="collectd.", dir=self.tmp)
@@ -580,6 +699,69 @@ def values_per_subnet(raw):
     return 0
 
 
+def socket_report(raw):
+    """The socket-accounting section: program runs, read cycle, storage memory."""
+    runs, reads = raw.get("socket_runs", []), raw.get("socket_read", [])
+    if not runs and not reads:
+        return []
+    L = ["## Socket accounting (`Accounting \"socket\"`) next to syscall accounting", ""]
+    tput = [t for t in raw["throughput"] if t["kind"] == "socket"]
+    if tput:
+        L.append("Throughput: the `socket` rows of the throughput table above (ratio against "
+                 "nothing attached, same run, next to the `plugin` rows, which are syscall "
+                 "accounting).")
+        L.append("")
+    if runs:
+        L.append("Program runs: every program of the plugin, its run count from the kernel's BPF "
+                 "statistics over a %g s window of one steady iperf3 stream (IPv4; iperf3 "
+                 "opens a control and a data connection, 4 sockets), against the TCP segments "
+                 "of the bench namespace in the window (its /proc/net/snmp InSegs + OutSegs). "
+                 "No read cycle runs in the window: the socket walk's runs (one per tracked "
+                 "socket and read cycle, whatever the traffic) are in the read-cycle table. "
+                 "Programs see every namespace: connections other jobs open meanwhile add "
+                 "their state changes. Median over rounds." % runs[0]["window_s"])
+        L.append("")
+        L.append("| accounting | load | segments | program runs | runs per segment | "
+                 "runs per connection | programs that ran |")
+        L.append("|---|---|---:|---:|---:|---:|---|")
+        keys = []
+        for r in runs:
+            if (r["accounting"], r["load_len"]) not in keys:
+                keys.append((r["accounting"], r["load_len"]))
+        for acct, load in keys:
+            rs = [r for r in runs if r["accounting"] == acct and r["load_len"] == load]
+            names = sorted({p["name"] for r in rs for p in r["progs"] if p["run_cnt"]})
+            segs = median([r["segments"] for r in rs])
+            n = median([r["runs"] for r in rs])
+            L.append("| %s | %s | %.0f | %.0f | %.4f | %.1f | %s |" % (
+                acct, lname(load), segs, n, n / segs if segs else 0, n / rs[0]["connections"],
+                ", ".join(names) or "none"))
+        L.append("")
+    if reads:
+        L.append("Read cycle with N idle open loopback connections (bench/conns.py, 1 byte each "
+                 "way; both ends are in the configured subnet, so 2N tracked sockets): "
+                 "`ts-bench read` (the plugin's read as `tcpsubnet_read()` runs it, one subnet, "
+                 "RTT on), median of its cycles, syscall and socket accounting in the same run. "
+                 "Storage: the sk_omem_alloc increase of the namespace's established sockets "
+                 "while the plugin is loaded (`ss -m`, where the kernel charges BPF socket "
+                 "storage), per socket. The 0 row is the walk's fixed cost (finding the "
+                 "network namespaces, when the kernel has no socket-storage map iterator).")
+        L.append("")
+        L.append("| open connections | read, syscall (ms) | read, socket (ms) | socket / syscall "
+                 "| kernel memory per tracked socket |")
+        L.append("|---:|---:|---:|---:|---:|")
+        for r in reads:
+            a, b = median(r["syscall"]["read_ms"]), median(r["socket"]["read_ms"])
+            L.append("| %d | %.2f | %.2f | %.1f | %s |" % (
+                r["connections"], a, b, b / a if a else 0,
+                "n/a" if r["bytes_per_socket"] is None else "%.0f bytes" % r["bytes_per_socket"]))
+        walks = sorted({r.get("walk", "?") for r in reads})
+        L.append("")
+        L.append("Read-cycle walk in this run: %s." % ", ".join(walks))
+        L.append("")
+    return L
+
+
 def report(raw, notes):
     m = raw["meta"]
     ns = sorted({r["prefixes"] for r in raw["nsevent"]})
@@ -668,6 +850,30 @@ def report(raw, notes):
                 targets.append(("read cycle <= %g ms at %d prefixes (%s)" % (goal, n, what),
                                 "%.2f ms" % v, v <= goal,
                                 "" if v <= goal else "missed by %.1f ms (%.1fx)" % (v - goal, v / goal)))
+    for ln in ("128 KiB", "64 B"):
+        rs = [t for t in raw["throughput"] if t["kind"] == "socket" and t["variant"].endswith(ln)]
+        if rs:
+            w = min(rs, key=lambda t: t["median_ratio"])
+            targets.append(("socket accounting: throughput ratio >= 0.99, %s writes" % ln,
+                            "worst: %.3f (%s, N=%d)" % (w["median_ratio"], w["variant"], w["n"]),
+                            w["median_ratio"] >= 0.99, "" if w["median_ratio"] >= 0.99 else
+                            "missed by %.3f" % (0.99 - w["median_ratio"])))
+    sr = [r for r in raw.get("socket_runs", []) if r["accounting"] == "socket"]
+    if sr:
+        # Loopback coalesces 64 B writes into few segments, so "per segment" alone says
+        # little: the count must not follow the load (calls, segments) at all.
+        w = max(sr, key=lambda r: r["runs"] / r["connections"])
+        per = w["runs"] / w["connections"]
+        targets.append(("socket accounting: a handful of program runs per connection, none "
+                        "per segment or call (<= 16 per connection under steady iperf3)",
+                        "worst: %d runs for %d connections, %d segments (%s)" % (
+                            w["runs"], w["connections"], w["segments"], lname(w["load_len"])),
+                        per <= 16, "" if per <= 16 else "missed: %.1f per connection" % per))
+    for r in raw.get("socket_read", []):
+        if r["connections"] == 10000 and r.get("socket"):
+            v = median(r["socket"]["read_ms"])
+            targets.append(("socket accounting: read cycle <= 20 ms at 10,000 connections",
+                            "%.2f ms" % v, v <= 20, "" if v <= 20 else "missed by %.1f ms" % (v - 20)))
     inits = [r["init_ms"] for r in raw["nsevent"] if r["impl"] == "plugin" and r["prefixes"] == 65536]
     if inits:
         v = median(inits)
@@ -754,7 +960,10 @@ def report(raw, notes):
                  "with N prefixes (RTT, connections, retransmits on). plugin-rtt-off: the "
                  "same with `RTT false` (no program on tcp_probe). floor: B = the no-op "
                  "programs on the same hooks (what attaching anything there costs, "
-                 "including the kernel's dispatch that ns/event does not see). iptables: A = no rules, "
+                 "including the kernel's dispatch that ns/event does not see). socket: the "
+                 "plugin with `Accounting \"socket\"` (no program per segment or call; "
+                 "see Socket accounting below; syscall accounting is `plugin`). "
+                 "iptables: A = no rules, "
                  "B = N counting rules per direction (chains hooked from OUTPUT with `-d` and "
                  "INPUT with `-s`, no target, the bench traffic's /24 last), what collectd's "
                  "iptables plugin needs to count N subnets. In brackets: the same ratio of "
@@ -767,7 +976,7 @@ def report(raw, notes):
         for t in raw["throughput"]:
             if t["variant"] not in variants:
                 variants.append(t["variant"])
-        for kind in ("plugin", "plugin-rtt-off", "floor", "iptables"):
+        for kind in ("plugin", "plugin-rtt-off", "socket", "floor", "iptables"):
             rows = [t for t in raw["throughput"] if t["kind"] == kind]
             if not rows:
                 continue
@@ -880,6 +1089,7 @@ def report(raw, notes):
         for n in sorted(inits):
             L.append("| %d | %.0f |" % (n, median(inits[n])))
         L.append("")
+    L.extend(socket_report(raw))
     for e in raw.get("errors", []):
         L.append("**Phase failed in this run:** %s" % e)
         L.append("")
@@ -898,7 +1108,13 @@ def main():
     ap.add_argument("--compare", metavar="BUILDDIR", help="also measure the plugin of another "
                     "build folder (its bench/ts-bench), e.g. of the main branch, as 'baseline'")
     ap.add_argument("--only", help="comma-separated phases: nsevent,throughput,read,collectd,"
-                    "values (values: not in --quick unless named)")
+                    "socket,values (values: not in --quick unless named)")
+    ap.add_argument("--kinds", dest="kinds_opt", help="comma-separated throughput kinds (plugin,plugin-rtt-off,"
+                    "floor,iptables,socket) instead of all")
+    ap.add_argument("--pairs", dest="user_pairs", type=int, help="interleaved pairs per "
+                    "throughput figure instead of the default")
+    ap.add_argument("--conns", help="comma-separated open-connection counts of the socket "
+                    "phase's read cycle instead of the default")
     ap.add_argument("--ns", dest="user_ns", help="comma-separated N (prefix counts) instead "
                     "of the default")
     ap.add_argument("--rounds", dest="user_rounds", type=int, help="rounds of the ns/event phase")
@@ -929,28 +1145,38 @@ def main():
     if a.quick:
         a.ns, a.rounds, a.window, a.pairs, a.tput_seconds = [1, 4096], 1, 1, 1, 1
         a.kinds, a.read_ns, a.read_worst, a.cycles, a.read_rounds = \
-            ["plugin", "plugin-rtt-off", "floor", "iptables"], [16], [256], 3, 1
+            ["plugin", "plugin-rtt-off", "floor", "iptables", "socket"], [16], [256], 3, 1
+        a.sock_conns = [0, 1000]
         a.collectd_seconds, a.collectd_interval = 3, 1
         a.values_subnets = 256
     else:
         a.ns, a.rounds, a.window, a.pairs, a.tput_seconds = [1, 16, 256, 4096, 65536], 3, 4, 5, 2
         a.kinds, a.read_ns, a.read_worst, a.cycles, a.read_rounds = \
-            ["plugin", "plugin-rtt-off", "floor", "iptables"], [16, 4096, 65536], [4096, 65536], 10, 2
+            ["plugin", "plugin-rtt-off", "floor", "iptables", "socket"], [16, 4096, 65536], \
+            [4096, 65536], 10, 2
+        a.sock_conns = [0, 1000, 10000, 100000]
         a.collectd_seconds, a.collectd_interval = 12, 5
         a.values_subnets = 4096
     if a.user_ns:
         a.ns = [int(x) for x in a.user_ns.split(",")]
     if a.user_rounds:
         a.rounds = a.user_rounds
+    if a.user_pairs:
+        a.pairs = a.user_pairs
+    if a.kinds_opt:
+        a.kinds = a.kinds_opt.split(",")
+    if a.conns:
+        a.sock_conns = [int(x) for x in a.conns.split(",")]
     # The full run measures the Cgroup blocks' cost too (docs/PERFORMANCE.md keeps it).
     a.cgroups = a.cgroups or not a.quick
-    phases = a.only.split(",") if a.only else ["nsevent", "throughput", "read", "collectd"] + (
-        [] if a.quick else ["values"])
+    phases = a.only.split(",") if a.only else ["nsevent", "throughput", "read", "collectd",
+                                               "socket"] + ([] if a.quick else ["values"])
     if a.loads:
         a.loads = a.loads.split(",")
     else:
         a.loads = ["128K"] if a.quick else ["128K", "64"]
-    partial = a.only or a.user_ns or a.user_rounds or a.no_naive or \
+    partial = a.only or a.user_ns or a.user_rounds or a.no_naive or a.kinds_opt or a.conns or \
+        a.user_pairs or \
         a.loads != ["128K", "64"] and not a.quick
     if partial and not a.out and not a.quick:
         ap.error("--only/--ns/--rounds/--loads/--no-naive need --out (docs/PERFORMANCE.md "

@@ -31,6 +31,16 @@ for t in raw["throughput"]:
 for r in raw["read"]:
     assert r["values_per_cycle"] > 0 and r["map_memlock"] > 0
 assert raw["meta"]["kernel"] and raw["meta"]["cpu"]
+# Socket accounting: measured next to syscall accounting, and no program per segment.
+assert any(t["kind"] == "socket" for t in raw["throughput"]), "no socket-accounting throughput"
+accts = {r["accounting"] for r in raw["socket_runs"]}
+assert accts == {"syscall", "socket"}, "socket_runs: %s" % accts
+for r in raw["socket_runs"]:
+    assert r["segments"] > 0 and r["runs"] > 0, r
+    if r["accounting"] == "syscall":
+        assert r["runs"] >= r["segments"] / 10, "syscall accounting ran too rarely: %s" % r
+reads = [r for r in raw["socket_read"] if r["connections"] > 0]
+assert reads and all(r["socket"]["read_ms"] and r["bytes_per_socket"] for r in reads), reads
 PY
 then
 	ts_pass "bench.json: every phase has records"
@@ -39,7 +49,7 @@ else
 fi
 
 for section in "## Targets" "## Cost per event" "## Throughput" "## Read cycle and memory" \
-	"## Init time"; do
+	"## Init time" "## Socket accounting"; do
 	grep -q "^$section" "$TS_TMP/out/bench.md" && ts_pass "bench.md has $section" ||
 		ts_fail "bench.md lacks $section"
 done

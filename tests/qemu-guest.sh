@@ -30,6 +30,13 @@
 #                       FAIL:inexact), figures off while lost-events says 0 (FAIL:hidden:
 #                       the plugin hid a loss), no lost-events value at all (FAIL:nolost
 #                       or FAIL:inexact), loss without its warning (FAIL:nowarn)
+#   socket   after the collectd run, the plugin's own loader (ts-probe) in this mode with
+#            Accounting "socket" around every byte path of tests/ts-paths
+#            (tests/paths-lib.sh: send/receive syscalls, sendfile, splice both ways,
+#            io_uring, a reset with unsent data, a connection opened before the plugin,
+#            one open across many read cycles) over IPv4, IPv6 and IPv4-mapped IPv6:
+#            every subnet exact and lost-events 0 (n/a while the plugin has no
+#            Accounting option).
 #
 # Everything it finds goes to the serial console as lines the host parses:
 #   RESULT env KEY VALUE...            what this kernel has
@@ -76,6 +83,10 @@ TS_STRESS=/ts/build/tests/ts-stress TS_BLOCKERS=/ts/build/tests/ts-blockers
 export top_srcdir top_builddir COLLECTD TMPDIR=/tmp
 # shellcheck source=tests/lib.sh
 . /ts/tests/lib.sh
+# The socket column's byte paths; smaller amounts than on the host (TCG is slow).
+TS_PATHS_BYTES=60013 TS_PATHS_FAMILIES="4 6 m" TS_PATHS_LONG=1
+# shellcheck source=tests/paths-lib.sh
+. /ts/tests/paths-lib.sh
 # In here a skip means the guest cannot run the checks: report it, never exit (init
 # exiting would panic the kernel without a word on the console).
 ts_skip() {
@@ -617,6 +628,35 @@ check_family_cgroups() {
 		why="want tsq-a~a=$s/$c tsq-b~b=$c/$s, others 0; got '$got'"
 	fi
 }
+
+# socket: the byte paths in this mode with Accounting "socket" (header of this file).
+check_family_socket() {
+	local mode=$2 TS_TMP=$TS_TMP/paths-$2 n
+	st=FAIL
+	mkdir -p "$TS_TMP"
+	[ -n "$paths_ns" ] || { paths_names; paths_ns=tsqp; paths_netns $paths_ns; }
+	paths_conf "$TS_TMP/conf" "Accounting \"socket\"" "AttachMode \"$mode\""
+	if ! paths_run "$TS_TMP/conf" $paths_ns; then
+		if grep -q 'unknown option "Accounting"' "$TS_TMP/err"; then
+			st=n/a why="plugin has no Accounting option yet"
+		else
+			why="ts-probe failed: $(tail -n 3 "$TS_TMP/err" | tr '\n' '|')"
+		fi
+		return
+	fi
+	TS_FAILS=0
+	paths_check "socket $mode" socket >"$TS_TMP/check"
+	n=$(grep -c '^ok' "$TS_TMP/check")
+	if [ "$TS_FAILS" = 0 ] && [ -z "$PATHS_MISSING" ]; then
+		st=pass why="$n checks exact ($(echo $PATHS | wc -w) paths x $TS_PATHS_FAMILIES);"
+		why="$why $(grep 'lost-events' "$TS_TMP/check" | sed 's/.*: //')"
+	else
+		why="${PATHS_MISSING:+not built: $PATHS_MISSING; }$(grep FAIL "$TS_TMP/check" | head -n 3 | tr '\n' '|')"
+		grep FAIL "$TS_TMP/check" | say
+	fi
+	TS_FAILS=0
+}
+paths_ns=""
 
 # stash: kprobe mode's per-thread stash when return probes are missed and it overflows,
 # and its recovery (docs/DESIGN.md, "What is exact where"); other modes keep no stash

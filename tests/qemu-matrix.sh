@@ -4,14 +4,16 @@
 # and optional boot arguments, appended to the kernel command line) under
 # qemu-system-x86_64 with TCG software emulation (no KVM needed) and an initramfs built
 # here from what is installed: busybox, the real collectd with the csv writer, the
-# plugin as built, ts-traffic, ts-stress, ts-probe, iproute2's ip and bpftool. In the
-# guest, tests/qemu-guest.sh runs collectd for every attach mode on known traffic and
-# checks every column of tests/qemu-families.list against it: the metric families
-# (bytes, rtt, connections, retransmits) and two whole-run checks, stress (8 concurrent
-# small-write client/server pairs on 2 vCPUs: exact bytes and connections, and the
-# plugin's lost-events) and rawsock (a raw TCP socket reading packet copies adds
-# nothing), and in kprobe mode the stash check (missed return probes and a full stash are
-# counted, then swept, and a following flow is exact). This proves the fentry and kprobe paths, which the host (BTF tracepoints
+# plugin as built, ts-traffic, ts-stress, ts-probe, ts-paths, ts-stream, ts-blockers,
+# iproute2's ip and bpftool. In the guest, tests/qemu-guest.sh runs collectd for every
+# attach mode on known traffic and checks every column of tests/qemu-families.list
+# against it: the metric families (bytes, rtt, connections, retransmits) and whole-run
+# checks, stress (8 concurrent small-write client/server pairs on 2 vCPUs: exact bytes
+# and connections, and the plugin's lost-events), rawsock (a raw TCP socket reading
+# packet copies adds nothing), in kprobe mode the stash check (missed return probes and a
+# full stash are counted, then swept, and a following flow is exact), and socket (every
+# byte path of tests/ts-paths with Accounting "socket" in that attach mode: exact,
+# lost-events 0). This proves the fentry and kprobe paths, which the host (BTF tracepoints
 # only) cannot run, on preemption models and lockdown modes the host does not have.
 # Prints the matrix kernel x boot arguments x attach mode x column, the total time, and
 # leaves a copy in tests/qemu-matrix.txt of the build tree (scripts/kernel-matrix puts
@@ -41,7 +43,8 @@ BPFTOOL=$(command -v bpftool || command -v /usr/sbin/bpftool || true)
 [ -n "$BPFTOOL" ] || ts_skip "bpftool is not installed"
 [ -x "$COLLECTD" ] || ts_skip "collectd is not installed ($COLLECTD)"
 for f in "$top_builddir/.libs/tcpsubnet.so" "$TS_PROBE" "$TS_TRAFFIC" "$top_builddir/tests/ts-delay" \
-	"$top_builddir/tests/ts-stress" "$top_builddir/tests/ts-blockers"; do
+	"$top_builddir/tests/ts-stress" "$top_builddir/tests/ts-blockers" "$top_builddir/tests/ts-paths" \
+	"$top_builddir/tests/ts-stream"; do
 	# The initramfs needs the real ELF files, not libtool wrapper scripts.
 	[ "$(head -c 4 "$f" 2>/dev/null | tail -c 3)" = ELF ] ||
 		{ echo "FAIL: $f is not built (or not an ELF file)"; exit 1; }
@@ -155,7 +158,10 @@ stage "$TS_TRAFFIC" /ts/build/tests/ts-traffic
 stage "$top_builddir/tests/ts-delay" /ts/build/tests/ts-delay
 stage "$top_builddir/tests/ts-stress" /ts/build/tests/ts-stress
 stage "$top_builddir/tests/ts-blockers" /ts/build/tests/ts-blockers
+stage "$top_builddir/tests/ts-paths" /ts/build/tests/ts-paths
+stage "$top_builddir/tests/ts-stream" /ts/build/tests/ts-stream
 stage "$top_srcdir/tests/lib.sh" /ts/tests/lib.sh
+stage "$top_srcdir/tests/paths-lib.sh" /ts/tests/paths-lib.sh
 stage "$top_srcdir/tests/qemu-guest.sh" /init
 chmod 755 "$root/init"
 grep -v '^#' "$top_srcdir/tests/qemu-families.list" | grep . >"$root/ts/families"
