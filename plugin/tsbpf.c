@@ -98,7 +98,7 @@ struct ts_bpf {
 	 * Accounting "socket": the state program's link, the read cycle's walk of the
 	 * accounted sockets, or (kernels that refuse it) of every socket (acct_visit)
 	 */
-	struct bpf_link *acct_state, *acct_walk, *acct_visit;
+	struct bpf_link *acct_state, *acct_state_owned, *acct_walk, *acct_visit;
 	int acct_on, acct_warned;
 };
 
@@ -448,6 +448,7 @@ static const struct {
 	{ "tp_rtt", M_TP, FAM_RTT, C_ALWAYS },
 	/* tp_btf needs no trampoline: also used in fentry mode. */
 	{ "tp_state", M_TP | M_FE, FAM_CONN, C_ALWAYS },
+	{ "tp_state_owned", M_TP | M_FE, FAM_CONN, C_ALWAYS },
 	{ "tp_retrans", M_TP | M_FE, FAM_RETRANS, C_NO_ERR },
 	{ "tp_retrans_err", M_TP | M_FE, FAM_RETRANS, C_ERR },
 	{ "fexit_sendmsg", M_FE, FAM_BYTES, C_ALWAYS },
@@ -473,7 +474,7 @@ static const struct {
 
 /* Accounting "socket": the same programs in every attach mode. */
 static const char *const acct_progs[] = {
-	"acct_state", "acct_walk", "acct_visit_tcp", "acct_visit_file",
+	"acct_state", "acct_state_owned", "acct_walk", "acct_visit_tcp", "acct_visit_file",
 };
 
 static int prog_wanted(const char *name, enum ts_attach_mode m, const struct kfeat *kf,
@@ -825,7 +826,8 @@ static void acct_detach(struct ts_bpf *b)
 	bpf_link__destroy(b->acct_walk);
 	bpf_link__destroy(b->acct_visit);
 	bpf_link__destroy(b->acct_state);
-	b->acct_walk = b->acct_state = b->acct_visit = NULL;
+	bpf_link__destroy(b->acct_state_owned);
+	b->acct_walk = b->acct_state = b->acct_state_owned = b->acct_visit = NULL;
 	b->acct_on = 0;
 }
 
@@ -1003,7 +1005,9 @@ static int acct_attach(struct ts_bpf *b, char *why, size_t len)
 	int rc;
 
 	b->acct_state = bpf_program__attach(skel->progs.acct_state);
-	if (b->acct_state == NULL) {
+	if (b->acct_state != NULL)
+		b->acct_state_owned = bpf_program__attach(skel->progs.acct_state_owned);
+	if (b->acct_state == NULL || b->acct_state_owned == NULL) {
 		rc = -errno;
 		snprintf(why, len, "attaching the socket accounting state program failed (%s)",
 			 errstr(rc));
