@@ -493,13 +493,27 @@ static __always_inline bool new_rtt_sample(const struct ts_cbv *cb, const struct
 }
 
 /*
- * The tcp_sock comes from bpf_skc_to_tcp_sock(), a helper call (5.9+) that costs about
- * as much as the rest of the sampling test. The bpf_rdonly_cast kfunc (6.2+) would be
- * a register move, but the object cannot reference it: libbpf 1.1 resolves every
- * extern of the object, and one the kernel lacks (6.1) sends it searching module BTF,
- * which needs CAP_SYS_ADMIN, so CAP_BPF+CAP_PERFMON loads would fail on every kernel
- * before 6.2, whatever the mode (tests/bpf-lockdown-safe.sh refuses ksym externs).
- *
+ * The RTT programs need the tcp_sock of a typed struct sock pointer. The object is built
+ * twice (Makefile.am) and user space loads one build: with TS_RDONLY_CAST the cast is
+ * the bpf_rdonly_cast kfunc (6.2+, commit fd264ca02094), which the verifier replaces by
+ * a register move; without it, the bpf_skc_to_tcp_sock() helper call (5.9+), which on
+ * the project's machine (a return thunk per call, spec_rstack_overflow) cost about 30 ns
+ * per segment, as much as the rest of the sampling test. One object cannot hold both:
+ * libbpf 1.1 resolves every extern of an object, weak or not, and one the kernel lacks
+ * sends it searching module BTF, which needs CAP_SYS_ADMIN, so CAP_BPF+CAP_PERFMON
+ * loads would fail before 6.2. User space picks the cast build only when the kernel's
+ * own BTF has the kfunc, which libbpf then finds there without that search
+ * (tests/bpf-lockdown-safe.sh checks which build references which symbol).
+ */
+#ifdef TS_RDONLY_CAST
+extern void *bpf_rdonly_cast(void *obj, __u32 btf_id) __ksym;
+#define TS_TCP_SK(sk) \
+	((struct tcp_sock *)bpf_rdonly_cast(sk, bpf_core_type_id_kernel(struct tcp_sock)))
+#else
+#define TS_TCP_SK(sk) bpf_skc_to_tcp_sock(sk)
+#endif
+
+/*
  * RTT of a typed socket known to be TCP (tcp_rcv_established() is TCP's); 0 (no RTT
  * measured yet) is not a sample: no lookup at all.
  */
@@ -590,7 +604,7 @@ int BPF_PROG(tp_recv, struct sock *sk, int ret, int flags)
 SEC("tp_btf/tcp_probe")
 int BPF_PROG(tp_rtt, struct sock *sk, struct sk_buff *skb)
 {
-	rtt_typed(sk, skb, bpf_skc_to_tcp_sock(sk));
+	rtt_typed(sk, skb, TS_TCP_SK(sk));
 	return 0;
 }
 
@@ -718,7 +732,7 @@ int BPF_PROG(fexit_recvmsg_nb, struct sock *sk, struct msghdr *msg, size_t len,
 SEC("fentry/tcp_rcv_established")
 int BPF_PROG(fentry_rtt, struct sock *sk, struct sk_buff *skb)
 {
-	rtt_typed(sk, skb, bpf_skc_to_tcp_sock(sk));
+	rtt_typed(sk, skb, TS_TCP_SK(sk));
 	return 0;
 }
 

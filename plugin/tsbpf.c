@@ -31,6 +31,7 @@
 #include <bpf/libbpf.h>
 
 #include "tcpsubnet.skel.h"
+#include "tcpsubnet_cast.skel.h"
 #include "tscgroup.h"
 #include "tskernel.h"
 
@@ -122,6 +123,8 @@ struct kfeat {
 	int own_btf;
 	/* What Accounting "socket" needs that BTF shows; NULL when all is there */
 	const char *socket_lacks;
+	/* The bpf_rdonly_cast kfunc (6.2+) in the kernel's own BTF: the cast build loads */
+	int rdonly_cast;
 };
 
 static ts_log_fn log_fn;
@@ -370,6 +373,14 @@ static const char *socket_lacks(const struct btf *btf)
 	return NULL;
 }
 
+/* ts_bpf_test_helper_cast(): only tests/ts-probe.c sets it. */
+static bool no_cast;
+
+void ts_bpf_test_helper_cast(bool on)
+{
+	no_cast = on;
+}
+
 static int read_kfeat(const char *path, int custom, struct kfeat *kf, char *err, size_t len)
 {
 	struct btf *btf;
@@ -424,6 +435,12 @@ static int read_kfeat(const char *path, int custom, struct kfeat *kf, char *err,
 				kf->sk_cgroup_ptr = 1;
 	}
 	kf->socket_lacks = socket_lacks(btf);
+	/*
+	 * libbpf resolves the kfunc in the kernel's own BTF only; with a KernelBTF file the
+	 * kernel may have none (and this BTF is not the one libbpf searches).
+	 */
+	kf->rdonly_cast = !custom && !no_cast &&
+			  btf__find_by_name_kind(btf, "bpf_rdonly_cast", BTF_KIND_FUNC) > 0;
 	btf__free(btf);
 	read_kernel_facts(kf);
 	return 0;
@@ -1042,6 +1059,34 @@ static int acct_attach(struct ts_bpf *b, char *why, size_t len)
  */
 #define TS_MEMO_MIN_PREFIXES 32
 
+/*
+ * tcpsubnet_bpf__open_opts(), with the ELF bytes of the cast build (Makefile.am) when
+ * cast is set. Both builds are one source compiled with and without TS_RDONLY_CAST:
+ * maps, programs and global data match the skeleton by name and layout
+ * (tests/bpf-lockdown-safe.sh compares them); only the RTT programs' instructions differ.
+ */
+static struct tcpsubnet_bpf *open_object(const struct bpf_object_open_opts *oo, bool cast)
+{
+	struct tcpsubnet_bpf *obj = calloc(1, sizeof(*obj));
+	int err;
+
+	if (obj == NULL) {
+		errno = ENOMEM;
+		return NULL;
+	}
+	err = tcpsubnet_bpf__create_skeleton(obj);
+	if (!err && cast)
+		obj->skeleton->data = (void *)tcpsubnet_cast_bpf__elf_bytes(&obj->skeleton->data_sz);
+	if (!err)
+		err = bpf_object__open_skeleton(obj->skeleton, oo);
+	if (err) {
+		tcpsubnet_bpf__destroy(obj);
+		errno = -err;
+		return NULL;
+	}
+	return obj;
+}
+
 /* Loads, fills and attaches one method; on failure leaves nothing behind. */
 static int try_mode(struct ts_bpf *b, const struct ts_config *c, enum ts_attach_mode m,
 		    const struct kfeat *kf, char *why, size_t len)
@@ -1072,7 +1117,7 @@ static int try_mode(struct ts_bpf *b, const struct ts_config *c, enum ts_attach_
 	}
 
 again:
-	skel = tcpsubnet_bpf__open_opts(&oo);
+	skel = open_object(&oo, kf->rdonly_cast);
 	if (skel == NULL) {
 		err = -errno;
 		snprintf(why, len, "opening the BPF object failed (%s)", errstr(err));
@@ -1431,6 +1476,12 @@ int ts_bpf_open(const struct ts_config *c, struct ts_bpf **out, char *err, size_
 			 ts_attach_mode_name(b->mode), ts_attach_mode_name(order[0]), tried[0]);
 	ts_log(TS_LOG_INFO, "kernel: preemption %s (from %s), lockdown %s",
 	       ts_preempt_name(kf.preempt), kf.preempt_how, ts_lockdown_name(kf.lockdown));
+	if (c->rtt && c->accounting != TS_ACCT_SOCKET && b->mode != TS_ATTACH_KPROBE)
+		ts_log(TS_LOG_INFO, "RTT program: the socket's tcp_sock %s",
+		       kf.rdonly_cast ? "through the bpf_rdonly_cast kfunc" :
+		       "through the bpf_skc_to_tcp_sock() helper (no bpf_rdonly_cast kfunc in the "
+		       "kernel's BTF: a kernel before 6.2, or a KernelBTF file; a helper call per "
+		       "received segment)");
 	if (b->mode == TS_ATTACH_TRACEPOINT && kf.has_sendpage && c->accounting != TS_ACCT_SOCKET)
 		ts_log(TS_LOG_WARN, "tracepoint mode on a kernel before 6.5: bytes sent with "
 		       "sendfile()/splice() are not counted; use AttachMode \"fentry\" or "

@@ -65,6 +65,13 @@ void ts_bpf_close(struct ts_bpf *b);
  */
 void ts_bpf_test_limits(unsigned maxactive, unsigned stash_max);
 
+/*
+ * Test-only (tests/ts-probe.c): load the build whose RTT programs cast with the
+ * bpf_skc_to_tcp_sock() helper even where the kernel has the bpf_rdonly_cast kfunc, so
+ * the helper build is tested on kernels after 6.2 too. Applies to later ts_bpf_open calls.
+ */
+void ts_bpf_test_helper_cast(bool on);
+
 /* The loaded BPF object, for tools that inspect its programs and maps (bench/ts-bench). */
 struct bpf_object;
 struct bpf_object *ts_bpf_object(const struct ts_bpf *b);

@@ -53,11 +53,30 @@ s="--server-netns tsr10b$$ --client-netns tsr10a$$"
 RUN
 chmod +x "$TS_TMP/run"
 
-"$TS_PROBE" "$TS_TMP/conf" -- "$TS_TMP/run" >"$TS_TMP/out" 2>"$TS_TMP/err" ||
-	{ ts_fail "ts-probe: $(cat "$TS_TMP/err")"; exit 1; }
-grep "^c2s=" "$TS_TMP/out" >"$TS_TMP/moved"
-grep -v "^c2s=" "$TS_TMP/out" >"$TS_TMP/got"
-[ "$(wc -l <"$TS_TMP/moved")" = 5 ] || { ts_fail "traffic runs: $(cat "$TS_TMP/out")"; exit 1; }
+# $1: environment of ts-probe (VAR=value), or nothing.
+run_traffic() {
+	env ${1:-} "$TS_PROBE" "$TS_TMP/conf" -- "$TS_TMP/run" >"$TS_TMP/out" 2>"$TS_TMP/err" ||
+		{ ts_fail "ts-probe: $(cat "$TS_TMP/err")"; exit 1; }
+	grep "^c2s=" "$TS_TMP/out" >"$TS_TMP/moved"
+	grep -v "^c2s=" "$TS_TMP/out" >"$TS_TMP/got"
+	[ "$(wc -l <"$TS_TMP/moved")" = 5 ] || { ts_fail "traffic runs: $(cat "$TS_TMP/out")"; exit 1; }
+}
+# The RTT program's build (tsbpf.c): the kfunc cast where the kernel's BTF has
+# bpf_rdonly_cast (6.2+), else the helper; both are checked below.
+check_build() {
+	if grep -q "RTT program: the socket's tcp_sock $1" "$TS_TMP/err"; then
+		ts_pass "RTT program build: $1"
+	else
+		ts_fail "RTT program build: want '$1', log: $(grep 'RTT program' "$TS_TMP/err")"
+	fi
+}
+if bpftool btf dump file /sys/kernel/btf/vmlinux 2>/dev/null | grep -q "FUNC 'bpf_rdonly_cast'"; then
+	default_build="through the bpf_rdonly_cast kfunc"
+else
+	default_build="through the bpf_skc_to_tcp_sock() helper"
+fi
+run_traffic
+check_build "$default_build"
 
 # ---- RTT: p50 vs TCP_INFO, per delay ----
 # Every flow is a bulk transfer client -> server, then a reply after the client's
@@ -83,8 +102,6 @@ check_rtt() {
 	fi
 	echo "$p50" >"$TS_TMP/p50.$inst"
 }
-check_rtt fast-server rtt_client_us 1 3
-check_rtt slow-server rtt_client_us 4 5
 # Sampling: at most one sample per ACK the sending sockets received (tcpi_segs_in counts
 # every segment they got), and the receiving sockets, whose srtt is stale (the handshake's:
 # they send no data to measure with), one sample per connection, however many segments
@@ -106,6 +123,8 @@ check_sampling() {
 		ts_fail "$rcv: '$nr' samples, want one per receiving socket ($conns; $segs segments)"
 	fi
 }
+check_rtt fast-server rtt_client_us 1 3
+check_rtt slow-server rtt_client_us 4 5
 check_sampling fast-server fast-client 1 3 3
 check_sampling slow-server slow-client 4 5 2
 fast=$(cat "$TS_TMP/p50.fast-server")
@@ -156,6 +175,17 @@ expect_eq slow-server derive-retransmit-segments "$rc"
 expect_eq slow-client derive-retransmit-segments "$rs"
 expect_eq fast-server derive-retransmit-segments "$(sum_field retrans_client 1 3)"
 grep "dropped" "$TS_TMP"/tsd10$$.log >/dev/null 2>&1 || true
+
+# ---- the helper build of the RTT program, where the kernel would take the kfunc ----
+# (on kernels without the kfunc both runs load the helper build).
+cp "$TS_TMP/got" "$TS_TMP/got.default"
+cp "$TS_TMP/moved" "$TS_TMP/moved.default"
+run_traffic TS_PROBE_HELPER_CAST=1
+check_build "through the bpf_skc_to_tcp_sock() helper"
+check_rtt fast-server rtt_client_us 1 3
+check_rtt slow-server rtt_client_us 4 5
+check_sampling fast-server fast-client 1 3 3
+check_sampling slow-server slow-client 4 5 2
 
 # ---- families off: not reported, programs not attached ----
 { cat "$TS_TMP/conf"; printf 'RTT false\nConnections false\nRetransmits false\n'; } >"$TS_TMP/conf.off"

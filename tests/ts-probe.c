@@ -17,7 +17,9 @@
  * Environment (tests only): TS_PROBE_MAXACTIVE=N, TS_PROBE_STASH=N: kprobe mode with N
  * return-probe instances per kretprobe and a stash of N threads instead of the real
  * limits (ts_bpf_test_limits), to provoke missed returns and a full stash with a few
- * threads (tests/qemu-guest.sh, stash).
+ * threads (tests/qemu-guest.sh, stash). TS_PROBE_HELPER_CAST=1: the build whose RTT
+ * programs use the bpf_skc_to_tcp_sock() helper even where the kfunc cast is possible
+ * (ts_bpf_test_helper_cast).
  */
 #include <errno.h>
 #include <stdio.h>
@@ -129,6 +131,7 @@ int main(int argc, char **argv)
 
 	ts_bpf_set_log(print_log);
 	ts_bpf_test_limits(env_uint("TS_PROBE_MAXACTIVE"), env_uint("TS_PROBE_STASH"));
+	ts_bpf_test_helper_cast(env_uint("TS_PROBE_HELPER_CAST") != 0);
 	if (ts_bpf_open(&conf, &bpf, err, sizeof(err)) != 0) {
 		fprintf(stderr, "tcpsubnet plugin: %s\n", err);
 		return 3;
