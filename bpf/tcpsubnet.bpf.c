@@ -136,6 +136,39 @@ struct {
 } memo SEC(".maps");
 
 /*
+ * tp_rtt only: the last classification each CPU's RTT program made. An RTT
+ * sample (one per round trip) of the socket classified last costs two word compares
+ * instead of the LPM lookup or memo lookup (a helper call each, about 50 ns a sample
+ * on the project's machine); a bulk flow's samples come from one socket per CPU. The
+ * classification is a function of the addresses alone (plus the cgroup: not cached
+ * with Cgroup options, which use the memo), and the tries do not change while the
+ * programs are attached, so an entry whose addresses match holds the right index
+ * whichever socket it came from.
+ * Runs on one CPU can nest (a softirq into a task, or a preempted task, under BPF
+ * trampolines on preemptible kernels), so an entry is written under a per-CPU
+ * sequence count: odd while it is written, changed by every write. A reader uses an
+ * entry only if the count was even and the same before and after reading it; a writer
+ * that finds it odd (it nested into another writer) undoes its increment and writes
+ * nothing. Fetching atomic adds, as a nested writer can run between a load and a
+ * store: they need 5.12 (BPF_FETCH), which tracepoint mode (6.3+) always has, but not
+ * fentry mode (5.5+), whose fentry_rtt classifies every sample.
+ */
+struct ts_rtt_cache {
+	__u64 seq;
+	__u32 raddr[4];
+	__u32 laddr[4];
+	__u32 index;	/* TS_MEMO_SKIP: not counted */
+	__u32 pad;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct ts_rtt_cache);
+} rtt_cache SEC(".maps");
+
+/*
  * What the programs could not do, per CPU (enum ts_stat_id in tcpsubnet.h); user space
  * dispatches the sums with the kernel's own count of skipped program runs.
  */
@@ -261,34 +294,34 @@ static __always_inline __u64 cgroup_id_typed(const struct sock *sk)
  * sockets that are not counted (other families, filtered ports, unmatched and not
  * reported), before any map lookup for the first two.
  */
-static __always_inline bool classify_typed(const struct sock *sk, __u16 lport, __u32 *index,
-					   __u64 create)
+/*
+ * The addresses a typed socket is classified by (remote into key->addr, local into laddr
+ * with LocalSubnet blocks, else zeros), or false for sockets that are not counted (other
+ * families, filtered ports), before any map lookup.
+ */
+static __always_inline bool addrs_typed(const struct sock *sk, __u16 lport,
+					struct ts_lpm_key *key, __u32 *laddr)
 {
 	__u16 family = sk->__sk_common.skc_family;
-	struct ts_lpm_key key;
-	__u32 laddr[4] = {};
-	struct ts_memo *m = NULL, fresh = {};
-	__u32 epoch = 0;
-	bool counted;
 
 	if (!tcp_stream(sk->sk_type, sk->sk_protocol) || (family != AF_INET && family != AF_INET6))
 		return false;
 	if (!ports_pass(lport, sk->__sk_common.skc_dport))
 		return false;
 	if (family == AF_INET) {
-		key.addr[0] = 0;
-		key.addr[1] = 0;
-		key.addr[2] = bpf_htonl(0xffff);
-		key.addr[3] = sk->__sk_common.skc_daddr;
+		key->addr[0] = 0;
+		key->addr[1] = 0;
+		key->addr[2] = bpf_htonl(0xffff);
+		key->addr[3] = sk->__sk_common.skc_daddr;
 		if (have_local) {
 			laddr[2] = bpf_htonl(0xffff);
 			laddr[3] = sk->__sk_common.skc_rcv_saddr;
 		}
 	} else {
-		key.addr[0] = sk->__sk_common.skc_v6_daddr.in6_u.u6_addr32[0];
-		key.addr[1] = sk->__sk_common.skc_v6_daddr.in6_u.u6_addr32[1];
-		key.addr[2] = sk->__sk_common.skc_v6_daddr.in6_u.u6_addr32[2];
-		key.addr[3] = sk->__sk_common.skc_v6_daddr.in6_u.u6_addr32[3];
+		key->addr[0] = sk->__sk_common.skc_v6_daddr.in6_u.u6_addr32[0];
+		key->addr[1] = sk->__sk_common.skc_v6_daddr.in6_u.u6_addr32[1];
+		key->addr[2] = sk->__sk_common.skc_v6_daddr.in6_u.u6_addr32[2];
+		key->addr[3] = sk->__sk_common.skc_v6_daddr.in6_u.u6_addr32[3];
 		if (have_local) {
 			laddr[0] = sk->__sk_common.skc_v6_rcv_saddr.in6_u.u6_addr32[0];
 			laddr[1] = sk->__sk_common.skc_v6_rcv_saddr.in6_u.u6_addr32[1];
@@ -296,6 +329,17 @@ static __always_inline bool classify_typed(const struct sock *sk, __u16 lport, _
 			laddr[3] = sk->__sk_common.skc_v6_rcv_saddr.in6_u.u6_addr32[3];
 		}
 	}
+	return true;
+}
+
+/* The classification of addresses read by addrs_typed() (key->addr is clobbered). */
+static __always_inline bool classify_addrs(const struct sock *sk, struct ts_lpm_key *k,
+					   const __u32 *laddr, __u32 *index, __u64 create)
+{
+	struct ts_memo *m = NULL, fresh = {};
+	__u32 epoch = 0;
+	bool counted;
+
 	if (use_memo) {
 		/* Read before the classification's lookups: a change after it is seen next time. */
 		if (have_cgroups)
@@ -303,18 +347,18 @@ static __always_inline bool classify_typed(const struct sock *sk, __u16 lport, _
 		/* NULL when the socket has none yet or is being destroyed: classify. */
 		m = bpf_sk_storage_get(&memo, (struct sock *)sk, NULL, 0);
 		if (m && (!have_cgroups || m->epoch == epoch) &&
-		    m->raddr[3] == key.addr[3] && m->raddr[2] == key.addr[2] &&
-		    m->raddr[1] == key.addr[1] && m->raddr[0] == key.addr[0] &&
+		    m->raddr[3] == k->addr[3] && m->raddr[2] == k->addr[2] &&
+		    m->raddr[1] == k->addr[1] && m->raddr[0] == k->addr[0] &&
 		    (!have_local || (m->laddr[0] == laddr[0] && m->laddr[1] == laddr[1] &&
 				     m->laddr[2] == laddr[2] && m->laddr[3] == laddr[3]))) {
 			*index = m->index;
 			return m->index != TS_MEMO_SKIP;
 		}
 		if (create) {
-			fresh.raddr[0] = key.addr[0];
-			fresh.raddr[1] = key.addr[1];
-			fresh.raddr[2] = key.addr[2];
-			fresh.raddr[3] = key.addr[3];
+			fresh.raddr[0] = k->addr[0];
+			fresh.raddr[1] = k->addr[1];
+			fresh.raddr[2] = k->addr[2];
+			fresh.raddr[3] = k->addr[3];
 			fresh.laddr[0] = laddr[0];
 			fresh.laddr[1] = laddr[1];
 			fresh.laddr[2] = laddr[2];
@@ -322,7 +366,7 @@ static __always_inline bool classify_typed(const struct sock *sk, __u16 lport, _
 			fresh.epoch = epoch;
 		}
 	}
-	counted = index_of(&key, laddr, cgroup_id_typed(sk), index);
+	counted = index_of(k, laddr, cgroup_id_typed(sk), index);
 	if (use_memo && create) {
 		fresh.index = counted ? *index : TS_MEMO_SKIP;
 		/* Connected again elsewhere: replace, never rewrite (see struct ts_memo). */
@@ -334,6 +378,16 @@ static __always_inline bool classify_typed(const struct sock *sk, __u16 lport, _
 			stat_inc(TS_STAT_STORAGE_FAIL);
 	}
 	return counted;
+}
+
+static __always_inline bool classify_typed(const struct sock *sk, __u16 lport, __u32 *index,
+					   __u64 create)
+{
+	struct ts_lpm_key key;
+	__u32 laddr[4] = {};
+
+	return addrs_typed(sk, lport, &key, laddr) &&
+	       classify_addrs(sk, &key, laddr, index, create);
 }
 
 /* kprobes and raw_tp only have an untyped pointer: CO-RE probe reads. */
@@ -438,6 +492,55 @@ static __always_inline void add_rtt(__u32 index, __u32 srtt_us)
 	__sync_fetch_and_add(&h->sum_us, srtt_us);
 }
 
+/* classify_typed() through rtt_cache (see there). */
+static __always_inline bool classify_rtt(const struct sock *sk, __u32 *index)
+{
+	struct ts_lpm_key key;
+	__u32 laddr[4] = {}, raddr[4], zero = 0, found;
+	struct ts_rtt_cache *c;
+	__u64 seq;
+	bool counted;
+
+	if (!addrs_typed(sk, sk->__sk_common.skc_num, &key, laddr))
+		return false;
+	c = have_cgroups ? NULL : bpf_map_lookup_elem(&rtt_cache, &zero);
+	if (!c)
+		return classify_addrs(sk, &key, laddr, index, BPF_SK_STORAGE_GET_F_CREATE);
+	seq = c->seq;
+	barrier();
+	if (!(seq & 1) && c->raddr[3] == key.addr[3] && c->raddr[2] == key.addr[2] &&
+	    c->raddr[1] == key.addr[1] && c->raddr[0] == key.addr[0] &&
+	    (!have_local || (c->laddr[0] == laddr[0] && c->laddr[1] == laddr[1] &&
+			     c->laddr[2] == laddr[2] && c->laddr[3] == laddr[3]))) {
+		found = c->index;
+		barrier();
+		if (c->seq == seq) {
+			*index = found;
+			return found != TS_MEMO_SKIP;
+		}
+	}
+	raddr[0] = key.addr[0];
+	raddr[1] = key.addr[1];
+	raddr[2] = key.addr[2];
+	raddr[3] = key.addr[3];
+	counted = classify_addrs(sk, &key, laddr, index, BPF_SK_STORAGE_GET_F_CREATE);
+	if (__sync_fetch_and_add(&c->seq, 1) & 1) {
+		__sync_fetch_and_add(&c->seq, 1);
+		return counted;
+	}
+	c->raddr[0] = raddr[0];
+	c->raddr[1] = raddr[1];
+	c->raddr[2] = raddr[2];
+	c->raddr[3] = raddr[3];
+	c->laddr[0] = laddr[0];
+	c->laddr[1] = laddr[1];
+	c->laddr[2] = laddr[2];
+	c->laddr[3] = laddr[3];
+	c->index = counted ? *index : TS_MEMO_SKIP;
+	__sync_fetch_and_add(&c->seq, 1);
+	return counted;
+}
+
 #define TS_TCPHDR_ACK 0x10
 
 /* The control block fields the sampling test needs. */
@@ -518,7 +621,7 @@ extern void *bpf_rdonly_cast(void *obj, __u32 btf_id) __ksym;
  * measured yet) is not a sample: no lookup at all.
  */
 static __always_inline void rtt_typed(struct sock *sk, struct sk_buff *skb,
-				      struct tcp_sock *tp)
+				      struct tcp_sock *tp, bool cached)
 {
 	const struct tcp_skb_cb *cb = (const struct tcp_skb_cb *)skb->cb;
 	struct ts_cbv v;
@@ -533,8 +636,11 @@ static __always_inline void rtt_typed(struct sock *sk, struct sk_buff *skb,
 	if (!new_rtt_sample(&v, tp, true))
 		return;
 	srtt_us = tp->srtt_us >> 3;
-	if (srtt_us != 0 &&
-	    classify_typed(sk, sk->__sk_common.skc_num, &index, BPF_SK_STORAGE_GET_F_CREATE))
+	if (srtt_us == 0)
+		return;
+	if (cached ? classify_rtt(sk, &index) :
+		     classify_typed(sk, sk->__sk_common.skc_num, &index,
+				    BPF_SK_STORAGE_GET_F_CREATE))
 		add_rtt(index, srtt_us);
 }
 
@@ -604,7 +710,7 @@ int BPF_PROG(tp_recv, struct sock *sk, int ret, int flags)
 SEC("tp_btf/tcp_probe")
 int BPF_PROG(tp_rtt, struct sock *sk, struct sk_buff *skb)
 {
-	rtt_typed(sk, skb, TS_TCP_SK(sk));
+	rtt_typed(sk, skb, TS_TCP_SK(sk), true);
 	return 0;
 }
 
@@ -732,7 +838,7 @@ int BPF_PROG(fexit_recvmsg_nb, struct sock *sk, struct msghdr *msg, size_t len,
 SEC("fentry/tcp_rcv_established")
 int BPF_PROG(fentry_rtt, struct sock *sk, struct sk_buff *skb)
 {
-	rtt_typed(sk, skb, TS_TCP_SK(sk));
+	rtt_typed(sk, skb, TS_TCP_SK(sk), false);
 	return 0;
 }
 

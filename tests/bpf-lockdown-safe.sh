@@ -30,6 +30,18 @@ END {
 	print "PASS: " name ": " n " tp_btf/fentry/fexit/iter sections, no probe-read helper calls"
 }' "$tmp" || rc=1
 done
+# Fetching atomics (atomic_fetch_add, xchg, cmpxchg: BPF_FETCH) need 5.12, but fentry
+# mode loads from 5.5 and kprobe mode on any kernel with BTF: none in their sections
+# (tracepoint mode, 6.3+, and socket accounting, 5.12+, may use them).
+"$OBJDUMP" -d "$top_builddir/bpf/tcpsubnet.raw.bpf.o" | awk '
+/^Disassembly of section / { sec = $4; sub(/:$/, "", sec); old = sec ~ /^(fentry|fexit|kprobe|kretprobe|raw_tp|raw_tracepoint)\// || sec == ".text"; if (old) n++; next }
+old && /atomic_fetch|cmpxchg|xchg/ { bad[sec]++; nbad++ }
+END {
+	for (s in bad) print "FAIL: " s " uses " bad[s] " fetching atomic(s) (5.12+): fentry/kprobe mode would fail to load on 5.10"
+	if (n < 6) { print "FAIL: only " n " fentry/fexit/kprobe/raw_tp sections found"; exit 1 }
+	if (nbad) exit 1
+	print "PASS: " n " fentry/fexit/kprobe/raw_tp sections, no fetching atomics (5.12+)"
+}' || rc=1
 # Externs (ksyms, kfuncs): libbpf 1.1 resolves every extern of the object, weak or not,
 # whichever programs load, and one the running kernel lacks makes it search module BTF,
 # which needs CAP_SYS_ADMIN: CAP_BPF+CAP_PERFMON loads (the shipped systemd drop-in)

@@ -187,6 +187,57 @@ check_rtt slow-server rtt_client_us 4 5
 check_sampling fast-server fast-client 1 3 3
 check_sampling slow-server slow-client 4 5 2
 
+# ---- concurrent flows to both delays: every sample in its own subnet ----
+# Three connections per delay at once (IPv4 both, and one IPv6), so consecutive RTT samples on one CPU alternate
+# between the subnets (tp_rtt keeps the last classification per CPU: tcpsubnet.bpf.c,
+# rtt_cache). RTT through the 0.5 ms relay is about 1.2 ms, through the 5 ms one at
+# least 10 ms: a sample of one subnet counted in the other would show in a log2 bucket
+# the other's RTT never reaches (8.192 ms and up for the fast subnet, below for the slow).
+cat >"$TS_TMP/run.par" <<RUN
+#!/bin/sh
+t="$TS_TRAFFIC"
+f="--server-netns tsr1b$$ --client-netns tsr1a$$"
+s="--server-netns tsr10b$$ --client-netns tsr10a$$"
+for i in 1 2 3; do
+	\$t \$f --listen 198.18.141.1 --connect 198.18.141.1 --bytes 2000000 &
+done
+\$t \$s --listen 198.18.151.1 --connect 198.18.151.1 --bytes 1000000 &
+\$t \$s --listen 198.18.151.1 --connect 198.18.151.1 --bytes 1000000 &
+\$t \$s --listen 2001:db8:51::1 --connect 2001:db8:51::1 --bytes 1000000 &
+wait
+RUN
+chmod +x "$TS_TMP/run.par"
+"$TS_PROBE" "$TS_TMP/conf" -- "$TS_TMP/run.par" >"$TS_TMP/out" 2>"$TS_TMP/err" ||
+	ts_fail "ts-probe, concurrent flows: $(cat "$TS_TMP/err")"
+grep -v "^c2s=" "$TS_TMP/out" >"$TS_TMP/got"
+[ "$(grep -c "^c2s=" "$TS_TMP/out")" = 6 ] || ts_fail "concurrent flows: $(grep -c "^c2s=" "$TS_TMP/out") of 6 ran"
+# $1 subnet, $2 "above" or "below" 8.192 ms: the buckets there must all be 0.
+check_range() {
+	local stray n
+	n=$(ts_value "$1" derive-rtt-samples)
+	stray=$(awk -v inst="$1" -v side="$2" '$1 == inst && $2 ~ /^bucket-rtt-/ {
+		b = $2; sub(/^bucket-rtt-/, "", b); split(b, lh, "_")
+		out = side == "above" ? lh[1] + 0 >= 0.008192 : (lh[2] != "inf" && lh[2] + 0 <= 0.008192)
+		if (out && $3 + 0 != 0) print $2 "=" $3 }' "$TS_TMP/got" | tr '\n' ' ')
+	if [ "${n:-0}" -gt 0 ] && [ -z "$stray" ]; then
+		ts_pass "concurrent flows: $1: $n samples, none $2 8.192 ms"
+	else
+		ts_fail "concurrent flows: $1 ('$n' samples) has samples outside its RTT: $stray"
+	fi
+}
+check_range fast-server above
+check_range slow-server below
+# Every connection's sending socket samples at least once, every receiving one once.
+for want in fast-server:at_least fast-client:exactly slow-server:at_least slow-client:exactly; do
+	inst=${want%%:*}
+	n=$(ts_value "$inst" derive-rtt-samples)
+	case $want in
+	*exactly) [ "$n" = 3 ] ;;
+	*) [ "${n:-0}" -ge 3 ] ;;
+	esac && ts_pass "concurrent flows: $inst $n samples (3 connections)" ||
+		ts_fail "concurrent flows: $inst '$n' samples, want $(echo "${want##*:}" | tr _ " ") 3 (3 connections)"
+done
+
 # ---- families off: not reported, programs not attached ----
 { cat "$TS_TMP/conf"; printf 'RTT false\nConnections false\nRetransmits false\n'; } >"$TS_TMP/conf.off"
 "$TS_PROBE" "$TS_TMP/conf.off" -- "$TS_TRAFFIC" --server-netns tsr1b$$ --client-netns tsr1a$$ \
