@@ -25,8 +25,11 @@
 #                       program that is already running on the CPU) reported N lost
 #                       events and logged its warning; or any forced mode with exact
 #                       bytes and connections that counted and warned about N skipped
-#                       runs (RTT samples); not a failure
-#              FAIL:... anything else: auto not exact or not lost-events 0 (FAIL:lost,
+#                       runs (RTT samples); or auto with exact bytes and connections
+#                       whose only skipped runs were RTT samples (counted and warned:
+#                       the owner-flag split leaves a narrow window, see raw_rtt in
+#                       bpf/tcpsubnet.bpf.c); not a failure
+#              FAIL:... anything else: auto not exact or losing more than RTT samples (FAIL:lost,
 #                       FAIL:inexact), figures off while lost-events says 0 (FAIL:hidden:
 #                       the plugin hid a loss), no lost-events value at all (FAIL:nolost
 #                       or FAIL:inexact), loss without its warning (FAIL:nowarn)
@@ -450,6 +453,12 @@ misses() {
 	} | tr -d '\n' | grep . || echo " none"
 }
 
+# The recursion misses of programs other than the RTT ones (*_rtt, *_rtt_owned), and any
+# kprobe miss: empty when only RTT sample runs were skipped.
+non_rtt_misses() {
+	misses "$1" | tr ' ' '\n' | grep -v -E '^$|^none$|^[a-z_]+_rtt(_owned)?=[0-9]+$' || true
+}
+
 # stress: the rules are in the header of this file. MODE is the attach mode of the run.
 check_family_stress() {
 	local d=$1 mode=$2 s want got bad="" figures="" c lost warn
@@ -503,6 +512,13 @@ check_family_stress() {
 		# program were skipped and counted (an RTT sample run nested by a softirq): the
 		# plugin said so and warned, as a forced mode must.
 		st=lossy:$lost why="lost-events $lost, warned '$warn'; bytes and connections exact;$figures"
+	elif [ -z "$bad" ] && [ "$(health "$d" stash-full)" = 0 ] && [ -z "$(non_rtt_misses "$d")" ] &&
+		misses "$d" | grep -q "_rtt"; then
+		# auto too: its bytes and connections are exact, and the only runs skipped were
+		# RTT samples of a softirq that interrupted the RTT program's brief run for an
+		# owned socket's segment in process context (the window the owner-flag split
+		# leaves: tcpsubnet.bpf.c, above raw_rtt), counted and warned.
+		st=lossy:$lost why="lost-events $lost, all RTT sample runs, warned '$warn'; bytes and connections exact;$figures"
 	else
 		st=FAIL:lost why="lost-events $lost (warned '$warn') where $mode must lose nothing;$bad$figures"
 	fi
