@@ -297,14 +297,17 @@ static __always_inline __u64 cgroup_id_typed(const struct sock *sk)
 /*
  * The addresses a typed socket is classified by (remote into key->addr, local into laddr
  * with LocalSubnet blocks, else zeros), or false for sockets that are not counted (other
- * families, filtered ports), before any map lookup.
+ * families, filtered ports), before any map lookup. known_tcp: the hook is TCP's own
+ * (tcp_rcv_established()), so the type and protocol (another cache line of struct
+ * sock than the addresses and ports) need not be read.
  */
 static __always_inline bool addrs_typed(const struct sock *sk, __u16 lport,
-					struct ts_lpm_key *key, __u32 *laddr)
+					struct ts_lpm_key *key, __u32 *laddr, bool known_tcp)
 {
 	__u16 family = sk->__sk_common.skc_family;
 
-	if (!tcp_stream(sk->sk_type, sk->sk_protocol) || (family != AF_INET && family != AF_INET6))
+	if ((!known_tcp && !tcp_stream(sk->sk_type, sk->sk_protocol)) ||
+	    (family != AF_INET && family != AF_INET6))
 		return false;
 	if (!ports_pass(lport, sk->__sk_common.skc_dport))
 		return false;
@@ -386,7 +389,7 @@ static __always_inline bool classify_typed(const struct sock *sk, __u16 lport, _
 	struct ts_lpm_key key;
 	__u32 laddr[4] = {};
 
-	return addrs_typed(sk, lport, &key, laddr) &&
+	return addrs_typed(sk, lport, &key, laddr, false) &&
 	       classify_addrs(sk, &key, laddr, index, create);
 }
 
@@ -501,7 +504,7 @@ static __always_inline bool classify_rtt(const struct sock *sk, __u32 *index)
 	__u64 seq;
 	bool counted;
 
-	if (!addrs_typed(sk, sk->__sk_common.skc_num, &key, laddr))
+	if (!addrs_typed(sk, sk->__sk_common.skc_num, &key, laddr, true))
 		return false;
 	c = have_cgroups ? NULL : bpf_map_lookup_elem(&rtt_cache, &zero);
 	if (!c)

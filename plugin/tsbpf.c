@@ -95,6 +95,7 @@ struct ts_bpf {
 	int cg_fd;
 	size_t cg_changes;
 	int not_mode;		/* 1: try_mode failed where no other attach mode can do better */
+	int cast;		/* the cast build of the object is loaded (tcpsubnet.bpf.c, TS_TCP_SK) */
 	/*
 	 * Accounting "socket": the state program's link, the read cycle's walk of the
 	 * accounted sockets, or (kernels that refuse it) of every socket (acct_visit)
@@ -1102,6 +1103,7 @@ static int try_mode(struct ts_bpf *b, const struct ts_config *c, enum ts_attach_
 	 * the cgroup id (measured +44 ns per event without it at one prefix, +4 with it).
 	 */
 	bool sock = c->accounting == TS_ACCT_SOCKET, map_walk = true;
+	bool cast = kf->rdonly_cast;
 	int walk_err = 0;
 	bool memo = m != TS_ATTACH_KPROBE && !sock &&
 		    (c->n_prefixes + c->n_lprefixes > TS_MEMO_MIN_PREFIXES ||
@@ -1117,7 +1119,7 @@ static int try_mode(struct ts_bpf *b, const struct ts_config *c, enum ts_attach_
 	}
 
 again:
-	skel = open_object(&oo, kf->rdonly_cast);
+	skel = open_object(&oo, cast);
 	if (skel == NULL) {
 		err = -errno;
 		snprintf(why, len, "opening the BPF object failed (%s)", errstr(err));
@@ -1170,6 +1172,18 @@ again:
 		ts_log(TS_LOG_INFO, "the kernel refused the walk of the socket storage (%s); the "
 		       "read cycle walks the TCP sockets of every network namespace found "
 		       "instead", errstr(walk_err));
+	if (err && cast) {
+		/*
+		 * The kfunc is in the kernel's BTF but its call refused (kfunc calls need the
+		 * JIT, for one): the helper build loads wherever the programs can.
+		 */
+		ts_log(TS_LOG_INFO, "the kernel refused the RTT program's bpf_rdonly_cast build "
+		       "(%s); loading the build that calls bpf_skc_to_tcp_sock() instead",
+		       errstr(err));
+		tcpsubnet_bpf__destroy(skel);
+		cast = false;
+		goto again;
+	}
 	if (err && memo) {
 		/* Socket storage in tracing programs needs 5.11+: classify every event. */
 		ts_log(TS_LOG_INFO, "no per-socket memo in %s mode: this kernel refuses socket "
@@ -1205,6 +1219,7 @@ again:
 		goto fail;
 	}
 	b->skel = skel;
+	b->cast = cast;
 	if (sock)
 		err = acct_attach(b, why, len);
 	else
@@ -1478,10 +1493,10 @@ int ts_bpf_open(const struct ts_config *c, struct ts_bpf **out, char *err, size_
 	       ts_preempt_name(kf.preempt), kf.preempt_how, ts_lockdown_name(kf.lockdown));
 	if (c->rtt && c->accounting != TS_ACCT_SOCKET && b->mode != TS_ATTACH_KPROBE)
 		ts_log(TS_LOG_INFO, "RTT program: the socket's tcp_sock %s",
-		       kf.rdonly_cast ? "through the bpf_rdonly_cast kfunc" :
-		       "through the bpf_skc_to_tcp_sock() helper (no bpf_rdonly_cast kfunc in the "
-		       "kernel's BTF: a kernel before 6.2, or a KernelBTF file; a helper call per "
-		       "received segment)");
+		       b->cast ? "through the bpf_rdonly_cast kfunc" :
+		       "through the bpf_skc_to_tcp_sock() helper, a call per received segment (the "
+		       "kernel's BTF has no bpf_rdonly_cast kfunc, before 6.2; or a KernelBTF file "
+		       "is set; or the kernel refused the kfunc build)");
 	if (b->mode == TS_ATTACH_TRACEPOINT && kf.has_sendpage && c->accounting != TS_ACCT_SOCKET)
 		ts_log(TS_LOG_WARN, "tracepoint mode on a kernel before 6.5: bytes sent with "
 		       "sendfile()/splice() are not counted; use AttachMode \"fentry\" or "

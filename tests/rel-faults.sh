@@ -106,6 +106,25 @@ if [ -z "$impossible" ]; then
 		"tcpsubnet plugin: AttachMode \"tracepoint\" does not work on this kernel: the kernel has no sock_send_length/sock_recv_length tracepoints (they came with 6.3); use AttachMode \"auto\""
 fi
 
+# ---- the kernel refuses the kfunc build of the RTT program ----
+# The kernel's BTF has bpf_rdonly_cast but a call of it is refused (kfunc calls need the
+# JIT, for one): the plugin loads the build that calls the helper, says so in one info
+# line, and runs. Only where the kfunc build is what the plugin loads first.
+if bpftool btf dump file /sys/kernel/btf/vmlinux 2>/dev/null | grep -q "FUNC 'bpf_rdonly_cast'" &&
+	! echo "$impossible" | grep -q tracepoint; then
+	works "the kernel refuses tp_rtt's kfunc build" "$TS_TMP/mode.tracepoint" \
+		env LD_PRELOAD="$TS_FAULT_LIB" TS_FAULT_KFUNC_REFUSE=tp_rtt
+	d=$TS_TMP/works$n_case
+	if grep -q "tcpsubnet plugin: the kernel refused the RTT program's bpf_rdonly_cast build (Invalid argument); loading the build that calls bpf_skc_to_tcp_sock() instead" "$d/collectd.log" &&
+		grep -q "tcpsubnet plugin: RTT program: the socket's tcp_sock through the bpf_skc_to_tcp_sock() helper" "$d/collectd.log"; then
+		rel_pass "the kfunc build refused: the helper build loaded, said so"
+	else
+		rel_fail "the kfunc build refused: no fallback in the log: $(grep 'tcpsubnet plugin' "$d/collectd.log" | head -5)"
+	fi
+else
+	echo "not checked: the kernel's BTF has no bpf_rdonly_cast or tracepoint mode is impossible: no kfunc build to refuse"
+fi
+
 # ---- privileges ----
 command -v setpriv >/dev/null || ts_skip "setpriv (util-linux) is not installed"
 command -v capsh >/dev/null || ts_skip "capsh (libcap2-bin) is not installed"

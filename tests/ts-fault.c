@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: GPL-2.0-only */
 /*
  * libtsfault.so - fault injection for the reliability tests, loaded into collectd with
- * LD_PRELOAD. It wraps three libbpf calls the plugin makes and changes nothing unless
+ * LD_PRELOAD. It wraps four libbpf calls the plugin makes and changes nothing unless
  * an environment variable asks it to:
  *
  *   TS_FAULT_LPM_FAIL_AT=K[:ERRNO]  the K-th update (1-based) of every LPM trie map and
@@ -15,6 +15,9 @@
  *   TS_FAULT_LEAK_BYTES=N           every counter read leaks N bytes (a deliberate leak,
  *   TS_FAULT_LEAK_FD=1              or one file descriptor), so the tests can show that
  *                                   their leak detectors fire
+ *   TS_FAULT_KFUNC_REFUSE=NAME      loads of the BPF program NAME that call a kernel
+ *                                   function (kfunc) fail with EINVAL: a kernel that
+ *                                   refuses the kfunc build of tp_rtt, not the other
  *   TS_FAULT_COUNT_FILE=PATH        no fault: counts read cycles (batch lookups of the
  *                                   counters map) into PATH ("reads N"), every 50 and at
  *                                   exit, for runs without a writer plugin to count them
@@ -103,6 +106,31 @@ int bpf_map_update_elem(int fd, const void *key, const void *value, __u64 flags)
 			return fail(e);
 	}
 	return real(fd, key, value, flags);
+}
+
+/* A BPF call of a kernel function (BPF_PSEUDO_KFUNC_CALL in src_reg). */
+static int calls_kfunc(const struct bpf_insn *insns, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (insns[i].code == (BPF_JMP | BPF_CALL) && insns[i].src_reg == BPF_PSEUDO_KFUNC_CALL)
+			return 1;
+	return 0;
+}
+
+int bpf_prog_load(enum bpf_prog_type type, const char *name, const char *license,
+		  const struct bpf_insn *insns, size_t insn_cnt,
+		  const struct bpf_prog_load_opts *opts)
+{
+	static int (*real)(enum bpf_prog_type, const char *, const char *,
+			   const struct bpf_insn *, size_t, const struct bpf_prog_load_opts *);
+	const char *want = getenv("TS_FAULT_KFUNC_REFUSE");
+
+	if (real == NULL)
+		*(void **)&real = dlsym(RTLD_NEXT, "bpf_prog_load");
+	/* Every attempt: libbpf loads a refused program again to fetch the verifier log. */
+	if (want != NULL && name != NULL && strcmp(name, want) == 0 && calls_kfunc(insns, insn_cnt))
+		return fail(EINVAL);
+	return real(type, name, license, insns, insn_cnt, opts);
 }
 
 /* Leaks on purpose (TS_FAULT_LEAK_*), touching the memory so it counts in RSS. */
