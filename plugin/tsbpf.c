@@ -1104,7 +1104,9 @@ static int try_mode(struct ts_bpf *b, const struct ts_config *c, enum ts_attach_
 	 */
 	bool sock = c->accounting == TS_ACCT_SOCKET, map_walk = true;
 	bool cast = kf->rdonly_cast;
-	int walk_err = 0;
+	/* Only the RTT programs of tracepoint and fentry mode call the kfunc. */
+	bool rtt_prog = c->rtt && c->accounting != TS_ACCT_SOCKET && m != TS_ATTACH_KPROBE;
+	int walk_err = 0, cast_err = 0;
 	bool memo = m != TS_ATTACH_KPROBE && !sock &&
 		    (c->n_prefixes + c->n_lprefixes > TS_MEMO_MIN_PREFIXES ||
 		     ts_config_has_cgroups(c));
@@ -1172,18 +1174,22 @@ again:
 		ts_log(TS_LOG_INFO, "the kernel refused the walk of the socket storage (%s); the "
 		       "read cycle walks the TCP sockets of every network namespace found "
 		       "instead", errstr(walk_err));
-	if (err && cast) {
+	if (err && cast && rtt_prog && (err == -EINVAL || err == -EACCES || err == -ENOTSUP ||
+					 err == -524 /* ENOTSUPP */)) {
 		/*
-		 * The kfunc is in the kernel's BTF but its call refused (kfunc calls need the
-		 * JIT, for one): the helper build loads wherever the programs can.
+		 * The kfunc is in the kernel's BTF but the verifier refused its call (kfunc
+		 * calls need the JIT, for one): try the helper build. A refusal of the mode
+		 * itself (EPERM) is not the kfunc's.
 		 */
-		ts_log(TS_LOG_INFO, "the kernel refused the RTT program's bpf_rdonly_cast build "
-		       "(%s); loading the build that calls bpf_skc_to_tcp_sock() instead",
-		       errstr(err));
+		cast_err = err;
 		tcpsubnet_bpf__destroy(skel);
 		cast = false;
 		goto again;
 	}
+	if (!err && cast_err)
+		ts_log(TS_LOG_INFO, "the kernel refused the RTT program's bpf_rdonly_cast build "
+		       "(%s); loaded the build that calls bpf_skc_to_tcp_sock() instead",
+		       errstr(cast_err));
 	if (err && memo) {
 		/* Socket storage in tracing programs needs 5.11+: classify every event. */
 		ts_log(TS_LOG_INFO, "no per-socket memo in %s mode: this kernel refuses socket "

@@ -115,7 +115,7 @@ if bpftool btf dump file /sys/kernel/btf/vmlinux 2>/dev/null | grep -q "FUNC 'bp
 	works "the kernel refuses tp_rtt's kfunc build" "$TS_TMP/mode.tracepoint" \
 		env LD_PRELOAD="$TS_FAULT_LIB" TS_FAULT_KFUNC_REFUSE=tp_rtt
 	d=$TS_TMP/works$n_case
-	if grep -q "tcpsubnet plugin: the kernel refused the RTT program's bpf_rdonly_cast build (Invalid argument); loading the build that calls bpf_skc_to_tcp_sock() instead" "$d/collectd.log" &&
+	if grep -q "tcpsubnet plugin: the kernel refused the RTT program's bpf_rdonly_cast build (Invalid argument); loaded the build that calls bpf_skc_to_tcp_sock() instead" "$d/collectd.log" &&
 		grep -q "tcpsubnet plugin: RTT program: the socket's tcp_sock through the bpf_skc_to_tcp_sock() helper" "$d/collectd.log"; then
 		rel_pass "the kfunc build refused: the helper build loaded, said so"
 	else
