@@ -490,6 +490,15 @@ static const struct {
 	{ "raw_retrans_err", M_KP, FAM_RETRANS, C_ERR },
 };
 
+/* FAM_BYTES for a program not in progs[] (socket accounting's count bytes too). */
+static enum family prog_family(const char *name)
+{
+	for (size_t i = 0; i < sizeof(progs) / sizeof(progs[0]); i++)
+		if (strcmp(progs[i].name, name) == 0)
+			return progs[i].family;
+	return FAM_BYTES;
+}
+
 /* Accounting "socket": the same programs in every attach mode. */
 static const char *const acct_progs[] = {
 	"acct_state", "acct_state_owned", "acct_walk", "acct_visit_tcp", "acct_visit_file",
@@ -1752,9 +1761,13 @@ int ts_bpf_health(struct ts_bpf *b, struct ts_health *h)
 		int fd = bpf_program__fd(prog);
 
 		memset(&info, 0, sizeof(info));
-		if (fd >= 0 && bpf_obj_get_info_by_fd(fd, &info, &len) == 0 &&
-		    !(n > 6 && strcmp(name + n - 6, "_owned") == 0))
-			h->lost_events += info.recursion_misses;
+		if (fd < 0 || bpf_obj_get_info_by_fd(fd, &info, &len) != 0 ||
+		    (n > 6 && strcmp(name + n - 6, "_owned") == 0))
+			continue;
+		if (prog_family(name) == FAM_RTT)
+			ts_health_add_rtt_lost(h, name, info.recursion_misses);
+		else
+			ts_health_add_lost(h, name, info.recursion_misses);
 	}
 	if (b->mode == TS_ATTACH_KPROBE && b->n_kp_events > 0) {
 		static char text[1 << 16];
@@ -1765,7 +1778,7 @@ int ts_bpf_health(struct ts_bpf *b, struct ts_health *h)
 		snprintf(prefix, sizeof(prefix), "ts%d_", (int)getpid());
 		if (read_text(path, text, sizeof(text)) == 0 &&
 		    ts_kprobe_profile_misses(text, prefix, &misses) > 0) {
-			h->lost_events += misses;
+			ts_health_add_lost(h, "missed kprobes", misses);
 			have_profile = 1;
 		}
 	}
@@ -1778,7 +1791,7 @@ int ts_bpf_health(struct ts_bpf *b, struct ts_health *h)
 	boost_end(&rb);
 	/* Without kprobe_profile the stale entries are the only sign of missed returns. */
 	if (b->mode == TS_ATTACH_KPROBE && !have_profile)
-		h->lost_events += h->stash_stale;
+		ts_health_add_lost(h, "stale stash entries", h->stash_stale);
 	return 0;
 }
 

@@ -155,15 +155,50 @@ void ts_values_emit_health(const struct ts_health *h, ts_value_fn fn, void *ctx)
 	}
 }
 
+void ts_health_add_lost(struct ts_health *h, const char *what, uint64_t n)
+{
+	size_t used = strlen(h->lost_by);
+	char item[96];
+	int k;
+
+	if (n == 0)
+		return;
+	h->lost_events += n;
+	k = snprintf(item, sizeof(item), "%s%s %llu", used ? ", " : "", what, (unsigned long long)n);
+	if (k > 0 && (size_t)k < sizeof(h->lost_by) - used)
+		memcpy(h->lost_by + used, item, (size_t)k + 1);
+}
+
+void ts_health_add_rtt_lost(struct ts_health *h, const char *what, uint64_t n)
+{
+	ts_health_add_lost(h, what, n);
+	h->rtt_lost += n;
+}
+
+enum { WARNED_ALL = 1, WARNED_RTT = 2 };
+
 int ts_values_health_warning(const struct ts_health *h, const char *mode, int *warned,
 			     char *buf, size_t len)
 {
-	if (*warned || (h->lost_events == 0 && h->stash_full == 0))
-		return 0;
-	snprintf(buf, len, "the figures are incomplete: the kernel skipped %llu runs of the "
-		 "plugin's programs (lost-events) and %llu calls were not measured (stash-full) "
-		 "in attach mode %s; see lost-events in collectd-tcpsubnet(5)",
-		 (unsigned long long)h->lost_events, (unsigned long long)h->stash_full, mode);
-	*warned = 1;
-	return 1;
+	const char *sep = h->lost_by[0] ? ": " : "", *sofar = h->lost_by[0] ? " so far" : "";
+
+	if (!(*warned & WARNED_ALL) && (h->lost_events > h->rtt_lost || h->stash_full > 0)) {
+		snprintf(buf, len, "the figures are incomplete: the kernel skipped %llu runs of the "
+			 "plugin's programs (lost-events%s%s%s) and %llu calls were not measured "
+			 "(stash-full) in attach mode %s; see lost-events in collectd-tcpsubnet(5)",
+			 (unsigned long long)h->lost_events, sep, h->lost_by, sofar,
+			 (unsigned long long)h->stash_full, mode);
+		*warned |= WARNED_ALL | WARNED_RTT;
+		return 1;
+	}
+	if (!*warned && h->rtt_lost > 0) {
+		snprintf(buf, len, "RTT samples are incomplete: the kernel skipped %llu runs of the "
+			 "RTT program (lost-events%s%s%s), each an RTT sample not taken; bytes and "
+			 "connections are complete, in attach mode %s; see lost-events in "
+			 "collectd-tcpsubnet(5)", (unsigned long long)h->rtt_lost, sep, h->lost_by,
+			 sofar, mode);
+		*warned |= WARNED_RTT;
+		return 1;
+	}
+	return 0;
 }

@@ -57,6 +57,8 @@ struct ts_health {
 	uint64_t stash_stale;	/* kprobe mode: calls whose return probe never ran */
 	uint64_t stash_full;	/* kprobe mode: calls not measured, no room to remember them */
 	uint64_t storage_fail;	/* per-socket memos or socket accounts that failed */
+	uint64_t rtt_lost;	/* the part of lost_events that only cost RTT samples */
+	char lost_by[160];	/* "tp_rtt 2, kprobes 1": where lost_events came from, for the warning */
 };
 
 /*
@@ -66,10 +68,23 @@ struct ts_health {
 void ts_values_emit_health(const struct ts_health *h, ts_value_fn fn, void *ctx);
 
 /*
- * The read cycle's one warning that the figures are incomplete: the first call whose h
- * shows lost events or calls not measured (stash-full) writes the line (without the
- * "tcpsubnet plugin: " prefix) to buf, sets *warned and returns 1; otherwise, and ever
- * after, 0. mode is the attach mode's name, for the line.
+ * Adds n to h->lost_events and "what n" to h->lost_by (comma separated; what no longer
+ * fits is left out of lost_by, never out of lost_events). n == 0 adds nothing.
+ */
+void ts_health_add_lost(struct ts_health *h, const char *what, uint64_t n);
+
+/* The same, for skipped runs of an RTT program: they also count in h->rtt_lost. */
+void ts_health_add_rtt_lost(struct ts_health *h, const char *what, uint64_t n);
+
+/*
+ * The read cycles' warnings that figures are incomplete, each at most once per load:
+ * the first call whose h shows lost events other than RTT samples, or calls not
+ * measured (stash-full), writes the line that byte and connection figures are
+ * incomplete; before that, the first call whose h shows skipped RTT samples only writes
+ * the line that says so (and that bytes and connections are complete). The line goes
+ * to buf (without the "tcpsubnet plugin: " prefix) and the call returns 1; otherwise 0.
+ * *warned (0 at load) remembers which lines were written. mode is the attach mode's
+ * name, for the line.
  */
 int ts_values_health_warning(const struct ts_health *h, const char *mode, int *warned,
 			     char *buf, size_t len);

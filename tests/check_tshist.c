@@ -672,7 +672,7 @@ START_TEST(values_per_cycle_is_what_a_full_cycle_dispatches)
 		struct ts_config c;
 		struct ts_counters t[9] = { { 0 } };
 		struct ts_hist now[9], prev[9];
-		struct ts_health health = { 1, 2, 3, 4 };
+		struct ts_health health = { 1, 2, 3, 4, 0, "" };
 
 		config(&c, confs[k]);
 		ck_assert_uint_le(ts_config_index_count(&c), 9);
@@ -694,7 +694,8 @@ END_TEST
 
 START_TEST(health_warning_once_when_events_were_lost_or_not_measured)
 {
-	struct ts_health quiet = { 0, 5, 0, 2 }, lost = { 3, 0, 0, 0 }, full = { 0, 0, 4, 0 };
+	struct ts_health quiet = { 0, 5, 0, 2, 0, "" }, lost = { 3, 0, 0, 0, 0, "" },
+			  full = { 0, 0, 4, 0, 0, "" };
 	char line[400];
 	int warned = 0;
 
@@ -705,12 +706,75 @@ START_TEST(health_warning_once_when_events_were_lost_or_not_measured)
 						  sizeof(line)), 1);
 	ck_assert_msg(strstr(line, "0 runs") && strstr(line, "4 calls were not measured") &&
 		      strstr(line, "attach mode kprobe (configured)"), "%s", line);
-	ck_assert_int_eq(warned, 1);
+	ck_assert_int_ne(warned, 0);
 	/* Once per load, however the figures grow later. */
 	ck_assert_int_eq(ts_values_health_warning(&lost, "kprobe", &warned, line, sizeof(line)), 0);
 	warned = 0;
 	ck_assert_int_eq(ts_values_health_warning(&lost, "fentry", &warned, line, sizeof(line)), 1);
 	ck_assert_msg(strstr(line, "skipped 3 runs") && strstr(line, "(lost-events)"), "%s", line);
+	/* Which programs missed them, where user space knows. */
+	lost.lost_events = 0;
+	ts_health_add_rtt_lost(&lost, "tp_rtt", 2);
+	ts_health_add_lost(&lost, "tp_send", 0);
+	ts_health_add_lost(&lost, "kprobes", 1);
+	ck_assert_uint_eq(lost.lost_events, 3);
+	ck_assert_uint_eq(lost.rtt_lost, 2);
+	warned = 0;
+	ck_assert_int_eq(ts_values_health_warning(&lost, "tracepoint", &warned, line, sizeof(line)), 1);
+	ck_assert_msg(strstr(line, "the figures are incomplete: the kernel skipped 3 runs of the "
+			      "plugin's programs (lost-events: tp_rtt 2, kprobes 1 so far)"), "%s", line);
+}
+END_TEST
+
+START_TEST(health_warning_rtt_samples_only_then_the_figures)
+{
+	struct ts_health h;
+	char line[400];
+	int warned = 0;
+
+	memset(&h, 0, sizeof(h));
+	ts_health_add_rtt_lost(&h, "tp_rtt", 2);
+	ck_assert_uint_eq(h.lost_events, 2);
+	ck_assert_int_eq(ts_values_health_warning(&h, "tracepoint", &warned, line, sizeof(line)), 1);
+	ck_assert_msg(strstr(line, "RTT samples are incomplete: the kernel skipped 2 runs of the RTT "
+			      "program (lost-events: tp_rtt 2 so far)") &&
+		      strstr(line, "bytes and connections are complete") &&
+		      !strstr(line, "figures are incomplete"), "%s", line);
+	/* More RTT misses: no second line. */
+	ts_health_add_rtt_lost(&h, "raw_rtt", 5);
+	ck_assert_int_eq(ts_values_health_warning(&h, "tracepoint", &warned, line, sizeof(line)), 0);
+	/* A miss that costs bytes or connections still gets its own line, once. */
+	ts_health_add_lost(&h, "tp_state", 1);
+	ck_assert_int_eq(ts_values_health_warning(&h, "tracepoint", &warned, line, sizeof(line)), 1);
+	ck_assert_msg(strstr(line, "the figures are incomplete: the kernel skipped 8 runs"), "%s", line);
+	ck_assert_int_eq(ts_values_health_warning(&h, "tracepoint", &warned, line, sizeof(line)), 0);
+	/* A full stash alone is not about RTT. */
+	memset(&h, 0, sizeof(h));
+	warned = 0;
+	h.stash_full = 1;
+	ck_assert_int_eq(ts_values_health_warning(&h, "kprobe", &warned, line, sizeof(line)), 1);
+	ck_assert_msg(strstr(line, "the figures are incomplete"), "%s", line);
+	ts_health_add_rtt_lost(&h, "raw_rtt", 1);
+	ck_assert_int_eq(ts_values_health_warning(&h, "kprobe", &warned, line, sizeof(line)), 0);
+}
+END_TEST
+
+START_TEST(health_lost_by_truncates_the_names_never_the_count)
+{
+	struct ts_health h;
+	char name[40];
+
+	memset(&h, 0, sizeof(h));
+	for (int i = 0; i < 40; i++) {
+		snprintf(name, sizeof(name), "program_number_%d", i);
+		ts_health_add_lost(&h, name, 1000000007ULL);
+		ck_assert_uint_lt(strlen(h.lost_by), sizeof(h.lost_by));
+	}
+	ck_assert_uint_eq(h.lost_events, 40 * 1000000007ULL);
+	ck_assert_msg(strncmp(h.lost_by, "program_number_0 1000000007, program_number_1 ", 46) == 0,
+		      "%s", h.lost_by);
+	/* Whole items only. */
+	ck_assert_msg(h.lost_by[strlen(h.lost_by) - 1] == '7', "%s", h.lost_by);
 }
 END_TEST
 
@@ -756,6 +820,8 @@ static Suite *tshist_suite(void)
 	tcase_add_test(tc, buckets_off_keeps_percentiles_and_averages);
 	tcase_add_test(tc, values_per_cycle_is_what_a_full_cycle_dispatches);
 	tcase_add_test(tc, health_warning_once_when_events_were_lost_or_not_measured);
+	tcase_add_test(tc, health_lost_by_truncates_the_names_never_the_count);
+	tcase_add_test(tc, health_warning_rtt_samples_only_then_the_figures);
 	suite_add_tcase(s, tc);
 	return s;
 }
