@@ -5,7 +5,7 @@
 # receive syscalls, a reset with unsent data, a connection opened before the plugin
 # started, a connection open across many read cycles) over IPv4, IPv6 and IPv4-mapped
 # IPv6, under ts-probe, once per accounting:
-#   Accounting "socket"   every subnet's rx/tx exact, lost-events 0
+#   Accounting "socket"   every subnet's rx/tx exact, lost-events 0 (or RTT samples only)
 #   Accounting "syscall"  exact too, except the known gaps it documents: splice from a
 #                         socket is not counted, a reset counts the bytes the client
 #                         wrote (also those never sent). A change of either shows here.

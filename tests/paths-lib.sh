@@ -136,7 +136,7 @@ paths_run() {
 }
 
 # paths_check WHAT ACCOUNTING: every subnet's rx/tx against the ground truth in
-# $TS_TMP/moved; lost-events 0. PATHS_BAD gets "PATH-FAMILY" of every mismatch.
+# $TS_TMP/moved; lost-events 0 (or RTT samples only: ts_check_lost). PATHS_BAD gets "PATH-FAMILY" of every mismatch.
 # Socket accounting: rx/tx are what the peers' applications read and wrote, whatever
 # moved them; after the reset: what the server's kernel received and the client's
 # acknowledged (= what the server read, also after the RST). Syscall accounting, the
