@@ -192,11 +192,11 @@ int ts_values_health_warning(const struct ts_health *h, const char *mode, int *w
 		return 1;
 	}
 	if (!*warned && h->rtt_lost > 0) {
-		snprintf(buf, len, "RTT samples are incomplete: the kernel skipped %llu runs of the "
+		snprintf(buf, len, "RTT samples are incomplete: the kernel skipped %llu run%s of the "
 			 "RTT program (lost-events%s%s%s), each an RTT sample not taken; bytes and "
 			 "connections are complete, in attach mode %s; see lost-events in "
-			 "collectd-tcpsubnet(5)", (unsigned long long)h->rtt_lost, sep, h->lost_by,
-			 sofar, mode);
+			 "collectd-tcpsubnet(5)", (unsigned long long)h->rtt_lost,
+			 h->rtt_lost == 1 ? "" : "s", sep, h->lost_by, sofar, mode);
 		*warned |= WARNED_RTT;
 		return 1;
 	}

@@ -756,6 +756,13 @@ START_TEST(health_warning_rtt_samples_only_then_the_figures)
 	ck_assert_msg(strstr(line, "the figures are incomplete"), "%s", line);
 	ts_health_add_rtt_lost(&h, "raw_rtt", 1);
 	ck_assert_int_eq(ts_values_health_warning(&h, "kprobe", &warned, line, sizeof(line)), 0);
+	/* One run: singular. */
+	memset(&h, 0, sizeof(h));
+	warned = 0;
+	ts_health_add_rtt_lost(&h, "tp_rtt", 1);
+	ck_assert_int_eq(ts_values_health_warning(&h, "tracepoint", &warned, line, sizeof(line)), 1);
+	ck_assert_msg(strstr(line, "skipped 1 run of the RTT program (lost-events: tp_rtt 1 so far)"),
+		      "%s", line);
 }
 END_TEST
 

@@ -165,7 +165,7 @@ ts_check_lost() {
 		ts_pass "$what: ${got% }" ;;
 	*lost-events=[1-9]*stash-full=0\ * | *stash-full=0\ *lost-events=[1-9]*)
 		if ts_lost_only_rtt "$TS_TMP/err"; then
-			ts_pass "$what: ${got% }, RTT samples only: $(grep -h -m 1 -o 'skipped [0-9]* runs of the RTT program ([^)]*)' "$TS_TMP/err")"
+			ts_pass "$what: ${got% }, RTT samples only: $(grep -h -m 1 -o 'skipped [0-9]* runs\? of the RTT program ([^)]*)' "$TS_TMP/err")"
 		else
 			ts_fail "$what: the plugin reports missed events: '${got% }'" \
 				"$(grep -h -m 1 -o 'skipped [0-9]* runs.*' "$TS_TMP"/*err* 2>/dev/null | head -n 1)"
