@@ -191,7 +191,7 @@ int ts_values_health_warning(const struct ts_health *h, const char *mode, int *w
 		*warned |= WARNED_ALL | WARNED_RTT;
 		return 1;
 	}
-	if (!*warned && h->rtt_lost > 0) {
+	if (!(*warned & WARNED_RTT) && h->rtt_lost > 0) {
 		snprintf(buf, len, "RTT samples are incomplete: the kernel skipped %llu run%s of the "
 			 "RTT program (lost-events%s%s%s), each an RTT sample not taken; bytes and "
 			 "connections are complete, in attach mode %s; see lost-events in "

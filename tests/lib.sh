@@ -146,10 +146,11 @@ ts_check_exact() {
 # log) say that every skipped run so far was an RTT program's (an RTT sample not taken:
 # the kernel skips a tcp_probe program nested into its own run, which no arrangement of
 # programs avoids; docs/DESIGN.md, "What is exact where"), and none cost bytes or
-# connections.
+# connections. Prints the warning's count and programs when so.
 ts_lost_only_rtt() {
 	grep -q 'tcpsubnet plugin: RTT samples are incomplete' "$@" 2>/dev/null &&
-		! grep -q 'tcpsubnet plugin: the figures are incomplete' "$@" 2>/dev/null
+		! grep -q 'tcpsubnet plugin: the figures are incomplete' "$@" 2>/dev/null &&
+		grep -h -m 1 -o 'skipped [0-9]* runs\? of the RTT program ([^)]*)' "$@"
 }
 
 # ts_check_lost WHAT: the plugin says it missed nothing: lost-events (and stash-full)
@@ -157,22 +158,21 @@ ts_lost_only_rtt() {
 # lost event was a skipped RTT sample, which ts-probe's stderr ($TS_TMP/err) says (the
 # byte and connection checks stay exact).
 ts_check_lost() {
-	local what=$1 got
+	local what=$1 got rtt
 	got=$(awk '$1 == "-" && ($2 == "derive-lost-events" || $2 == "derive-stash-full") {
 		printf "%s=%s ", $2, $3 }' "$TS_TMP/got")
 	case $got in
 	*lost-events=0\ *stash-full=0\ * | *stash-full=0\ *lost-events=0\ *)
-		ts_pass "$what: ${got% }" ;;
+		ts_pass "$what: ${got% }"
+		return ;;
 	*lost-events=[1-9]*stash-full=0\ * | *stash-full=0\ *lost-events=[1-9]*)
-		if ts_lost_only_rtt "$TS_TMP/err"; then
-			ts_pass "$what: ${got% }, RTT samples only: $(grep -h -m 1 -o 'skipped [0-9]* runs\? of the RTT program ([^)]*)' "$TS_TMP/err")"
-		else
-			ts_fail "$what: the plugin reports missed events: '${got% }'" \
-				"$(grep -h -m 1 -o 'skipped [0-9]* runs.*' "$TS_TMP"/*err* 2>/dev/null | head -n 1)"
+		if rtt=$(ts_lost_only_rtt "$TS_TMP/err"); then
+			ts_pass "$what: ${got% }, RTT samples only: $rtt"
+			return
 		fi ;;
-	*) ts_fail "$what: the plugin reports missed events or none at all: '${got% }'" \
-		"$(grep -h -m 1 -o 'skipped [0-9]* runs.*' "$TS_TMP"/*err* 2>/dev/null | head -n 1)" ;;
 	esac
+	ts_fail "$what: the plugin reports missed events or none at all: '${got% }'" \
+		"$(grep -h -m 1 -o 'skipped [0-9]* runs.*' "$TS_TMP"/*err* 2>/dev/null | head -n 1)"
 }
 
 # ts_check_at_least WHAT SUBNET: other host traffic may add to it meanwhile.

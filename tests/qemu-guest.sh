@@ -513,7 +513,7 @@ check_family_stress() {
 		# plugin said so and warned, as a forced mode must.
 		st=lossy:$lost why="lost-events $lost, warned '$warn'; bytes and connections exact;$figures"
 	elif [ -z "$bad" ] && [ "$(health "$d" stash-full)" = 0 ] && [ -z "$(non_rtt_misses "$d")" ] &&
-		misses "$d" | grep -q "_rtt" && ts_lost_only_rtt "$d/collectd.log"; then
+		misses "$d" | grep -q "_rtt" && ts_lost_only_rtt "$d/collectd.log" >/dev/null; then
 		# auto too: its bytes and connections are exact, and the only runs skipped were
 		# RTT samples of a softirq that interrupted the RTT program's brief run for an
 		# owned socket's segment in process context (the window the owner-flag split
