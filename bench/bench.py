@@ -1012,8 +1012,9 @@ def report(raw, notes):
     if raw["read"]:
         L.append("## Read cycle and memory (RTT on)")
         L.append("")
-        L.append("One read cycle as the collectd glue runs it: both per-CPU maps read with one "
-                 "`bpf_map_lookup_batch` each and summed, every value built (deltas and "
+        L.append("One read cycle as the collectd glue runs it: the per-CPU counters read with one "
+                 "`bpf_map_lookup_batch` and the RTT histograms through their mapping, each "
+                 "summed over the CPUs, every value built (deltas and "
                  "percentiles of the 193 RTT buckets, log2 bucket rates) and handed to a stand-in for "
                  "`plugin_dispatch_values` that copies it into a `value_list_t`-sized record; "
                  "every slot has new RTT samples each cycle (worst case). The standard "

@@ -419,13 +419,13 @@ static void advance(int cfd, int rfd, __u32 n_ids, int ncpu, unsigned cycle, voi
 	LIBBPF_OPTS(bpf_map_batch_opts, bo);
 	struct ts_counters *cv = cbuf;
 	struct ts_rtt *rv = rbuf;
-	__u32 count = n_ids;
+	__u32 count = n_ids, rcount = n_ids * (__u32)ncpu;
 
 	for (__u32 id = 0; id < n_ids; id++) {
-		keys[id] = id;
 		for (int cpu = 0; cpu < ncpu; cpu++) {
 			struct ts_counters *k = &cv[(size_t)id * ncpu + cpu];
-			struct ts_rtt *h = &rv[(size_t)id * ncpu + cpu];
+			/* The rtt map is keyed by CPU, then slot (bpf/tcpsubnet.bpf.c). */
+			struct ts_rtt *h = &rv[(size_t)cpu * n_ids + id];
 
 			k->rx_bytes += 1000 + id;
 			k->tx_bytes += 2000 + id;
@@ -433,12 +433,15 @@ static void advance(int cfd, int rfd, __u32 n_ids, int ncpu, unsigned cycle, voi
 			k->closed += 1;
 			/* Buckets of 256 us .. 2 s (log2 slots 8..19), as the old log2 slots. */
 			for (unsigned s = 48; s < 160; s++)
-				h->bucket[s] += cycle + s + (id & 7);
-			h->sum_us += 300000;
+				h->line[s / TS_RTT_LINE_BUCKETS].bucket[s % TS_RTT_LINE_BUCKETS] +=
+					cycle + s + (id & 7);
+			h->line[0].sum_us += 300000;
 		}
 	}
+	for (__u32 i = 0; i < rcount; i++)
+		keys[i] = i;
 	if (bpf_map_update_batch(cfd, keys, cbuf, &count, &bo) != 0 ||
-	    bpf_map_update_batch(rfd, keys, rbuf, &count, &bo) != 0)
+	    bpf_map_update_batch(rfd, keys, rbuf, &rcount, &bo) != 0)
 		die("advancing the counters failed", strerror(errno));
 }
 
@@ -478,7 +481,7 @@ static int cmd_read(const char *out, unsigned cycles, const char *conf_path)
 	rfd = bpf_object__find_map_fd_by_name(ts_bpf_object(b), "rtt");
 	cbuf = calloc(n_ids * (size_t)ncpu, sizeof(struct ts_counters));
 	rbuf = calloc(n_ids * (size_t)ncpu, sizeof(struct ts_rtt));
-	keys = calloc(n_ids, sizeof(*keys));
+	keys = calloc(n_ids * (size_t)ncpu, sizeof(*keys));
 	t_all = calloc(cycles + 1, sizeof(double));
 	t_maps = calloc(cycles + 1, sizeof(double));
 	t_emit = calloc(cycles + 1, sizeof(double));

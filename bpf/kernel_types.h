@@ -38,6 +38,7 @@ enum bpf_map_type {
 	BPF_MAP_TYPE_SK_STORAGE = 24,
 };
 #define BPF_F_NO_PREALLOC (1U << 0)
+#define BPF_F_MMAPABLE (1U << 10)
 #define BPF_ANY 0
 #define BPF_NOEXIST 1
 #define BPF_SK_STORAGE_GET_F_CREATE (1ULL << 0)

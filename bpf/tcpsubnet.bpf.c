@@ -77,12 +77,27 @@ struct {
 	__type(value, struct ts_counters);
 } counters SEC(".maps");
 
+/*
+ * RTT histograms, one per CPU and counter slot: key cpu x rtt_slots + slot. A plain
+ * array and not a per-CPU one: a per-CPU lookup loads the slot's per-CPU pointer from
+ * the map, one more line that is cold when the samples are rare, while an array value
+ * is at an offset computed from the key alone. BPF_F_MMAPABLE makes the kernel start
+ * the values on a page (array_map_alloc(), 5.5+), so with 896-byte values each of the
+ * 64-byte groups of struct ts_rtt is one cache line and no two CPUs share one; user
+ * space reads the map through its mapping. A run keeps its CPU (programs run with
+ * migration disabled, PREEMPT_RT included), and the atomic adds keep runs that nest on
+ * one CPU exact, as they did in the per-CPU map.
+ */
 struct {
-	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(map_flags, BPF_F_MMAPABLE);
 	__uint(max_entries, 1);
 	__type(key, __u32);
 	__type(value, struct ts_rtt);
 } rtt SEC(".maps");
+
+/* Counter slots per CPU in rtt (user space sets it with the map's size). */
+const volatile __u32 rtt_slots = 1;
 
 /* Cgroup id -> cgroup slot (1..), written by user space only; absent: "other". */
 struct {
@@ -158,11 +173,13 @@ struct ts_rtt_cache {
 	__u32 raddr[4];
 	__u32 laddr[4];
 	__u32 index;	/* TS_MEMO_SKIP: not counted */
-	__u32 pad;
+	__u32 pad[5];	/* a cache line each (see rtt) */
 };
 
+/* Keyed by CPU, for the reasons given above rtt. */
 struct {
-	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(map_flags, BPF_F_MMAPABLE);
 	__uint(max_entries, 1);
 	__type(key, __u32);
 	__type(value, struct ts_rtt_cache);
@@ -477,36 +494,43 @@ static __always_inline bool counted_read(int ret, int flags)
 	return ret > 0 && !(flags & (MSG_PEEK | MSG_ERRQUEUE));
 }
 
-/* Atomic adds: a preemptible kernel may run another program on this CPU mid-update. */
-static __always_inline void add_rtt(__u32 index, __u32 srtt_us)
+/*
+ * Atomic adds: a preemptible kernel may run another program on this CPU mid-update.
+ * cpu is bpf_get_smp_processor_id() (inlined by the verifier on x86-64 since 6.10).
+ */
+static __always_inline void add_rtt(__u32 cpu, __u32 index, __u32 srtt_us)
 {
-	struct ts_rtt *h = bpf_map_lookup_elem(&rtt, &index);
-	__u64 b = ts_rtt_bucket(srtt_us);
+	__u32 key = cpu * rtt_slots + index;
+	struct ts_rtt *h = bpf_map_lookup_elem(&rtt, &key);
+	__u64 b = ts_rtt_bucket(srtt_us), l, k;
 
+	l = b / TS_RTT_LINE_BUCKETS;
+	k = b - l * TS_RTT_LINE_BUCKETS;
 	/*
-	 * Never true, but the verifier cannot follow the variable shift: a 64-bit bound
-	 * it sees on the register that indexes (barrier_var keeps clang from checking a
-	 * zero-extended copy instead).
+	 * Never true, but the verifier cannot follow the variable shift and division: 64-bit
+	 * bounds it sees on the registers that index (barrier_var keeps clang from checking
+	 * zero-extended copies instead).
 	 */
-	barrier_var(b);
-	if (!h || b >= TS_RTT_BUCKETS)
+	barrier_var(l);
+	barrier_var(k);
+	if (!h || l >= TS_RTT_LINES || k >= TS_RTT_LINE_BUCKETS)
 		return;
-	__sync_fetch_and_add(&h->bucket[b], 1);
-	__sync_fetch_and_add(&h->sum_us, srtt_us);
+	__sync_fetch_and_add(&h->line[l].bucket[k], 1);
+	__sync_fetch_and_add(&h->line[l].sum_us, srtt_us);
 }
 
 /* classify_typed() through rtt_cache (see there). */
-static __always_inline bool classify_rtt(const struct sock *sk, __u32 *index)
+static __always_inline bool classify_rtt(const struct sock *sk, __u32 cpu, __u32 *index)
 {
 	struct ts_lpm_key key;
-	__u32 laddr[4] = {}, raddr[4], zero = 0, found;
+	__u32 laddr[4] = {}, raddr[4], found;
 	struct ts_rtt_cache *c;
 	__u64 seq;
 	bool counted;
 
 	if (!addrs_typed(sk, sk->__sk_common.skc_num, &key, laddr, true))
 		return false;
-	c = have_cgroups ? NULL : bpf_map_lookup_elem(&rtt_cache, &zero);
+	c = have_cgroups ? NULL : bpf_map_lookup_elem(&rtt_cache, &cpu);
 	if (!c)
 		return classify_addrs(sk, &key, laddr, index, BPF_SK_STORAGE_GET_F_CREATE);
 	seq = c->seq;
@@ -628,7 +652,7 @@ static __always_inline void rtt_typed(struct sock *sk, struct sk_buff *skb,
 {
 	const struct tcp_skb_cb *cb = (const struct tcp_skb_cb *)skb->cb;
 	struct ts_cbv v;
-	__u32 srtt_us, index;
+	__u32 srtt_us, index, cpu;
 
 	if (!tp)
 		return;
@@ -641,10 +665,11 @@ static __always_inline void rtt_typed(struct sock *sk, struct sk_buff *skb,
 	srtt_us = tp->srtt_us >> 3;
 	if (srtt_us == 0)
 		return;
-	if (cached ? classify_rtt(sk, &index) :
+	cpu = bpf_get_smp_processor_id();
+	if (cached ? classify_rtt(sk, cpu, &index) :
 		     classify_typed(sk, sk->__sk_common.skc_num, &index,
 				    BPF_SK_STORAGE_GET_F_CREATE))
-		add_rtt(index, srtt_us);
+		add_rtt(cpu, index, srtt_us);
 }
 
 /* Which connection counter a state change feeds, if any. */
@@ -993,7 +1018,7 @@ static __always_inline int rtt_untyped(struct sock *sk, struct sk_buff *skb)
 		return 0;
 	srtt_us = BPF_CORE_READ(tp, srtt_us) >> 3;
 	if (srtt_us != 0 && read_untyped(sk, &s) && lookup_index(&s, &index))
-		add_rtt(index, srtt_us);
+		add_rtt(bpf_get_smp_processor_id(), index, srtt_us);
 	return 0;
 }
 
@@ -1214,7 +1239,7 @@ static __always_inline void acct_rtt_sample(__u32 index, const struct tcp_sock *
 	__u32 srtt_us = tp->srtt_us >> 3;
 
 	if (acct_rtt && srtt_us != 0)
-		add_rtt(index, srtt_us);
+		add_rtt(bpf_get_smp_processor_id(), index, srtt_us);
 }
 
 /*

@@ -47,8 +47,14 @@ struct ts_counters {
  * difference to the previous read to its own 64-bit counts, which is exact while fewer
  * than 2^32 samples of one bucket arrive between two reads (at one sample per round trip,
  * hundreds of millions per second). Half the size of 64-bit counts, which is what the
- * per-CPU map, and its copy in every read cycle, are made of: 193 x 4 + 4 (padding) + 8
- * = 784 bytes per counter slot and CPU. The sum of microseconds stays 64 bits.
+ * map is made of. The sum of microseconds stays 64 bits.
+ * A sample writes one cache line: the buckets are grouped TS_RTT_LINE_BUCKETS to a
+ * 64-byte line with the sum of those buckets' samples (user space adds the lines'
+ * sums), and the map's values start on a page (bpf/tcpsubnet.bpf.c, rtt), so each line
+ * is a cache line: the RTT program's events can be rare enough that each finds the
+ * histogram out of the caches (loopback under 64-byte writes: a few hundred a second),
+ * and one sum for all buckets made every sample write two lines. 14 lines of 64 bytes =
+ * 896 bytes per counter slot and CPU (193 buckets and 14 sums; 3 bucket places unused).
  */
 #define TS_RTT_SUB_BITS 3
 #define TS_RTT_SUB (1U << TS_RTT_SUB_BITS)
@@ -56,10 +62,16 @@ struct ts_counters {
 #define TS_RTT_SLOTS (TS_RTT_TOP_LOG2 + 1)
 #define TS_RTT_BUCKETS (TS_RTT_SUB * (TS_RTT_TOP_LOG2 - TS_RTT_SUB_BITS + 1) + 1)
 
-struct ts_rtt {
-	__u32 bucket[TS_RTT_BUCKETS];
-	__u32 pad;
+#define TS_RTT_LINE_BUCKETS 14
+#define TS_RTT_LINES ((TS_RTT_BUCKETS + TS_RTT_LINE_BUCKETS - 1) / TS_RTT_LINE_BUCKETS)
+
+struct ts_rtt_line {
+	__u32 bucket[TS_RTT_LINE_BUCKETS];
 	__u64 sum_us;
+};
+
+struct ts_rtt {
+	struct ts_rtt_line line[TS_RTT_LINES];
 };
 
 /* floor(log2(v)), 0 for 0, branch-free (the verifier counts branches). */

@@ -19,6 +19,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -73,7 +74,11 @@ struct ts_bpf {
 	int ncpu;
 	int rtt_on;
 	__u32 *keys;
-	struct pcpu_reader counters, rtt;
+	struct pcpu_reader counters;
+	/* RTT on: the rtt map, mapped read-only (n_ids slots of each CPU in turn) */
+	int rtt_fd;
+	const struct ts_rtt *rtt_map;
+	size_t rtt_len;
 	/* RTT on: per slot, the CPUs' summed 32-bit counts last read, and the 64-bit ones */
 	struct rtt_last *rtt_last;
 	struct ts_hist *rtt_cum;
@@ -1115,7 +1120,7 @@ static int try_mode(struct ts_bpf *b, const struct ts_config *c, enum ts_attach_
 	bool cast = kf->rdonly_cast;
 	/* Only the RTT programs of tracepoint and fentry mode call the kfunc. */
 	bool rtt_prog = c->rtt && c->accounting != TS_ACCT_SOCKET && m != TS_ATTACH_KPROBE;
-	int walk_err = 0, cast_err = 0;
+	int walk_err = 0, cast_err = 0, ncpu = libbpf_num_possible_cpus();
 	bool memo = m != TS_ATTACH_KPROBE && !sock &&
 		    (c->n_prefixes + c->n_lprefixes > TS_MEMO_MIN_PREFIXES ||
 		     ts_config_has_cgroups(c));
@@ -1129,6 +1134,16 @@ static int try_mode(struct ts_bpf *b, const struct ts_config *c, enum ts_attach_
 		return -ENOENT;
 	}
 
+	if (ncpu <= 0) {
+		snprintf(why, len, "cannot count the possible CPUs (%s)", errstr(ncpu));
+		return ncpu ? ncpu : -EINVAL;
+	}
+	if ((uint64_t)ncpu * (c->rtt ? ts_config_index_count(c) : 1) > UINT32_MAX) {
+		snprintf(why, len, "%zu counter slots on %d CPUs do not fit one RTT map: lower "
+			 "the number of subnets or cgroups, or set RTT false",
+			 ts_config_index_count(c), ncpu);
+		return -E2BIG;
+	}
 again:
 	skel = open_object(&oo, cast);
 	if (skel == NULL) {
@@ -1157,7 +1172,10 @@ again:
 	bpf_map__set_max_entries(skel->maps.local_subnets,
 				 c->n_lprefixes ? (__u32)c->n_lprefixes : 1);
 	bpf_map__set_max_entries(skel->maps.counters, n_ids);
-	bpf_map__set_max_entries(skel->maps.rtt, c->rtt ? n_ids : 1);
+	/* rtt and rtt_cache are keyed by CPU (bpf/tcpsubnet.bpf.c, rtt). */
+	skel->rodata->rtt_slots = c->rtt ? n_ids : 1;
+	bpf_map__set_max_entries(skel->maps.rtt, (__u32)ncpu * skel->rodata->rtt_slots);
+	bpf_map__set_max_entries(skel->maps.rtt_cache, (__u32)ncpu);
 	bpf_map__set_max_entries(skel->maps.cgroup_slots,
 				 ts_config_has_cgroups(c) ? TS_CGROUP_MAX_IDS : 1);
 	/* One entry per thread inside a probed call; preallocated, so bounded. */
@@ -1374,7 +1392,11 @@ static void cgroup_refresh(struct ts_bpf *b)
 
 			bpf_map_update_elem(b->counters.fd, &id, b->zeros, BPF_ANY);
 			if (b->rtt_on) {
-				bpf_map_update_elem(b->rtt.fd, &id, b->zeros, BPF_ANY);
+				for (__u32 cpu = 0; cpu < (__u32)b->ncpu; cpu++) {
+					__u32 key = cpu * b->n_ids + id;
+
+					bpf_map_update_elem(b->rtt_fd, &key, b->zeros, BPF_ANY);
+				}
 				memset(&b->rtt_last[id], 0, sizeof(b->rtt_last[id]));
 				memset(&b->rtt_cum[id], 0, sizeof(b->rtt_cum[id]));
 			}
@@ -1534,14 +1556,27 @@ int ts_bpf_open(const struct ts_config *c, struct ts_bpf **out, char *err, size_
 	if (b->ncpu <= 0 || b->keys == NULL ||
 	    reader_init(&b->counters, b->skel->maps.counters, sizeof(struct ts_counters),
 			b->n_ids, b->ncpu) != 0 ||
-	    (c->rtt && (reader_init(&b->rtt, b->skel->maps.rtt, sizeof(struct ts_rtt), b->n_ids,
-				    b->ncpu) != 0 ||
-			!(b->rtt_last = calloc(b->n_ids, sizeof(*b->rtt_last))) ||
+	    (c->rtt && (!(b->rtt_last = calloc(b->n_ids, sizeof(*b->rtt_last))) ||
 			!(b->rtt_cum = calloc(b->n_ids, sizeof(*b->rtt_cum)))))) {
 		snprintf(err, err_len, "cannot allocate the counter buffers (%u slots, %d CPUs)",
 			 b->n_ids, b->ncpu);
 		ts_bpf_close(b);
 		return -ENOMEM;
+	}
+	if (c->rtt) {
+		void *m;
+
+		b->rtt_fd = bpf_map__fd(b->skel->maps.rtt);
+		b->rtt_len = (size_t)b->ncpu * b->n_ids * sizeof(struct ts_rtt);
+		m = mmap(NULL, b->rtt_len, PROT_READ, MAP_SHARED, b->rtt_fd, 0);
+		if (m == MAP_FAILED) {
+			snprintf(err, err_len, "cannot map the RTT histograms (%zu bytes: %s); "
+				 "set RTT false to run without them", b->rtt_len, errstr(errno));
+			b->rtt_len = 0;
+			ts_bpf_close(b);
+			return -ENOMEM;
+		}
+		b->rtt_map = m;
 	}
 	b->stats_buf = calloc((size_t)b->ncpu, sizeof(__u64));
 	/* Socket accounting runs no kprobe: no stash to sweep, no reads to protect. */
@@ -1672,24 +1707,12 @@ static int read_maps(struct ts_bpf *b, struct ts_counters *totals, struct ts_his
 	}
 	if (rtt == NULL || !b->rtt_on)
 		return 0;
-	rc = reader_fetch(b, &b->rtt, err, err_len);
-	if (rc)
-		return rc;
 	for (__u32 id = 0; id < b->n_ids; id++) {
-		const struct ts_rtt *v = (const struct ts_rtt *)b->rtt.values + id * ncpu;
 		struct ts_hist *cum = &b->rtt_cum[id];
 		uint32_t *last = b->rtt_last[id].bucket, now[TS_RTT_BUCKETS];
-		uint64_t sum_us = v[0].sum_us;
 
-		/* CPU by CPU, bucket by bucket: loops the compiler turns into vector adds. */
-		memcpy(now, v[0].bucket, sizeof(now));
-		for (size_t cpu = 1; cpu < ncpu; cpu++) {
-			for (unsigned i = 0; i < TS_RTT_BUCKETS; i++)
-				now[i] += v[cpu].bucket[i];
-			sum_us += v[cpu].sum_us;
-		}
+		cum->sum_us = ts_hist_sum_cpus(b->rtt_map + id, b->n_ids, ncpu, now);
 		ts_hist_add_wrapped(cum, last, now);
-		cum->sum_us = sum_us;
 		rtt[id] = *cum;
 	}
 	return 0;
@@ -1807,7 +1830,8 @@ void ts_bpf_close(struct ts_bpf *b)
 	free(b->zeros);
 	free(b->keys);
 	free(b->counters.values);
-	free(b->rtt.values);
+	if (b->rtt_len)
+		munmap((void *)b->rtt_map, b->rtt_len);
 	free(b->rtt_last);
 	free(b->rtt_cum);
 	free(b);

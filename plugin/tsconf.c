@@ -1395,8 +1395,8 @@ static void check_cgroups(struct parse_state *st)
 }
 
 /*
- * Counter slots live per CPU in the kernel and again in collectd, whatever the
- * configuration: bound them always, and say what they would cost.
+ * Counter slots live per CPU in the kernel (and the counters again in collectd), whatever
+ * the configuration: bound them always, and say what they would cost.
  */
 static void check_slots(struct parse_state *st)
 {
@@ -1409,8 +1409,8 @@ static void check_slots(struct parse_state *st)
 	if (slots <= TS_LIMIT_INDEXES && mib <= TS_LIMIT_SLOT_MIB)
 		return;
 	report(st, "%zu counter slots (%s%zu subnets + other%s) exceed the limit of %d slots "
-	       "and %d MiB: they would take %.0f MiB in the kernel (%zu bytes x %ld CPUs each) "
-	       "and as much in collectd; group prefixes into fewer Subnet blocks%s%s", slots,
+	       "and %d MiB: they would take %.0f MiB in the kernel (%zu bytes x %ld CPUs each); "
+	       "group prefixes into fewer Subnet blocks%s%s", slots,
 	       c->n_lsubnets ? "LocalSubnet pairs of " : "", c->n_subnets,
 	       ts_config_has_cgroups(c) ? ", times cgroups + other" : "", TS_LIMIT_INDEXES,
 	       TS_LIMIT_SLOT_MIB, mib, per, ncpu > 0 ? ncpu : 1L,

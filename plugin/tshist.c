@@ -117,6 +117,33 @@ void ts_hist_add_wrapped(struct ts_hist *cum, uint32_t *last, const uint32_t *no
 	}
 }
 
+_Static_assert(sizeof(struct ts_rtt_line) == 64 && sizeof(struct ts_rtt) % 64 == 0 &&
+	       TS_RTT_LINES * TS_RTT_LINE_BUCKETS >= TS_RTT_BUCKETS,
+	       "a struct ts_rtt line is a cache line and the lines hold every bucket");
+
+uint64_t ts_hist_sum_cpus(const struct ts_rtt *first, size_t stride, size_t ncpu,
+			  uint32_t now[TS_HIST_BUCKETS])
+{
+	uint64_t sum_us = 0;
+
+	memset(now, 0, TS_HIST_BUCKETS * sizeof(*now));
+	for (size_t cpu = 0; cpu < ncpu; cpu++) {
+		const struct ts_rtt *h = first + cpu * stride;
+
+		for (unsigned l = 0; l < TS_RTT_LINES; l++) {
+			unsigned base = l * TS_RTT_LINE_BUCKETS;
+			unsigned n = TS_RTT_BUCKETS - base < TS_RTT_LINE_BUCKETS ?
+				     TS_RTT_BUCKETS - base : TS_RTT_LINE_BUCKETS;
+
+			for (unsigned k = 0; k < n; k++)
+				now[base + k] += __atomic_load_n(&h->line[l].bucket[k],
+								 __ATOMIC_RELAXED);
+			sum_us += __atomic_load_n(&h->line[l].sum_us, __ATOMIC_RELAXED);
+		}
+	}
+	return sum_us;
+}
+
 void ts_hist_step(const struct ts_hist *now, struct ts_hist *prev, struct ts_hist_interval *iv)
 {
 	struct ts_hist *d = &iv->d;

@@ -58,6 +58,19 @@ uint64_t ts_hist_delta(const struct ts_hist *now, const struct ts_hist *prev,
  */
 void ts_hist_add_wrapped(struct ts_hist *cum, uint32_t *last, const uint32_t *now);
 
+/* One CPU's histogram of one counter slot as the kernel writes it (bpf/tcpsubnet.h). */
+struct ts_rtt;
+
+/*
+ * The CPUs' histograms of one counter slot, the first at first and each next CPU's
+ * stride histograms further (the rtt map's layout): their 32-bit bucket counts summed
+ * modulo 2^32 into now[], for ts_hist_add_wrapped(), and the sum of their lines'
+ * microseconds returned. The kernel keeps adding to the mapped memory meanwhile: every
+ * field is read once, with a relaxed atomic load.
+ */
+uint64_t ts_hist_sum_cpus(const struct ts_rtt *first, size_t stride, size_t ncpu,
+			  uint32_t now[TS_HIST_BUCKETS]);
+
 /*
  * What a read cycle needs of one counter slot, in one pass over its buckets: the
  * interval's histogram d = now - prev (as ts_hist_delta), its sample count and log2 slot

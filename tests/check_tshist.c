@@ -9,6 +9,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <linux/types.h>
+
+#include "../bpf/tcpsubnet.h"
 #include "cfgtext.h"
 #include "tshist.h"
 #include "tsvalues.h"
@@ -394,6 +397,73 @@ START_TEST(wrapped_kernel_counts_add_their_gain)
 	ck_assert_uint_eq(last[3], now[3]);
 	ts_hist_add_wrapped(&cum, last, now);
 	ck_assert_uint_eq(cum.bucket[3], 4500000000ULL);
+}
+END_TEST
+
+/* What add_rtt() in bpf/tcpsubnet.bpf.c does to one CPU's histogram of a slot. */
+static void kernel_add(struct ts_rtt *h, uint32_t us)
+{
+	unsigned b = ts_hist_bucket_of(us);
+	struct ts_rtt_line *l = &h->line[b / TS_RTT_LINE_BUCKETS];
+
+	l->bucket[b % TS_RTT_LINE_BUCKETS] += 1;
+	l->sum_us += us;
+}
+
+START_TEST(cpu_histograms_sum_per_slot_line_by_line)
+{
+	enum { NCPU = 3, SLOTS = 5 };
+	static struct ts_rtt map[NCPU * SLOTS];
+	static struct ts_hist want[SLOTS], cum;
+	uint32_t now[TS_HIST_BUCKETS], last[TS_HIST_BUCKETS];
+	unsigned unused = TS_RTT_BUCKETS % TS_RTT_LINE_BUCKETS;
+
+	srand(14);
+	for (int i = 0; i < 50000; i++) {
+		unsigned cpu = (unsigned)rand() % NCPU, slot = (unsigned)rand() % SLOTS;
+		/* every bucket: log-uniform over 0 .. 2^28 us, past the open top */
+		uint32_t us = (uint32_t)(((uint64_t)rand() << 31 | (uint64_t)rand()) >>
+					 (34 + rand() % 28));
+
+		kernel_add(&map[cpu * SLOTS + slot], us);
+		put(&want[slot], us, 1);
+	}
+	/* The last line's places past the top bucket hold nothing the reader may add. */
+	for (unsigned k = unused ? unused : TS_RTT_LINE_BUCKETS; k < TS_RTT_LINE_BUCKETS; k++)
+		map[SLOTS + 2].line[TS_RTT_LINES - 1].bucket[k] = 12345;
+	for (unsigned slot = 0; slot < SLOTS; slot++) {
+		uint64_t n = 0;
+
+		memset(&cum, 0, sizeof(cum));
+		memset(last, 0, sizeof(last));
+		cum.sum_us = ts_hist_sum_cpus(&map[slot], SLOTS, NCPU, now);
+		ts_hist_add_wrapped(&cum, last, now);
+		for (unsigned b = 0; b < TS_HIST_BUCKETS; b++) {
+			ck_assert_uint_eq(cum.bucket[b], want[slot].bucket[b]);
+			n += cum.bucket[b];
+		}
+		ck_assert_uint_eq(cum.sum_us, want[slot].sum_us);
+		ck_assert_uint_gt(n, 9000);
+	}
+	ck_assert_uint_gt(want[0].bucket[TS_HIST_BUCKETS - 1], 0);
+	ck_assert_uint_gt(want[0].bucket[3], 0);
+
+	/* 32-bit counts of two CPUs past 2^32 together: summed modulo 2^32, gain exact */
+	memset(map, 0, sizeof(map));
+	memset(&cum, 0, sizeof(cum));
+	map[0 * SLOTS + 1].line[7].bucket[3] = UINT32_MAX - 1;
+	map[2 * SLOTS + 1].line[7].bucket[3] = UINT32_MAX - 2;
+	ts_hist_sum_cpus(&map[1], SLOTS, NCPU, now);
+	memcpy(last, now, sizeof(last));
+	for (int i = 0; i < 5; i++) {
+		kernel_add(&map[0 * SLOTS + 1], 26624);
+		kernel_add(&map[2 * SLOTS + 1], 26624);
+	}
+	cum.sum_us = ts_hist_sum_cpus(&map[1], SLOTS, NCPU, now);
+	ts_hist_add_wrapped(&cum, last, now);
+	ck_assert_uint_eq(ts_hist_bucket_of(26624), 7 * TS_RTT_LINE_BUCKETS + 3);
+	ck_assert_uint_eq(cum.bucket[7 * TS_RTT_LINE_BUCKETS + 3], 10);
+	ck_assert_uint_eq(cum.sum_us, 10 * 26624);
 }
 END_TEST
 
@@ -810,6 +880,7 @@ static Suite *tshist_suite(void)
 	tcase_add_test(tc, delta_of_cumulative_histograms);
 	tcase_add_test(tc, one_step_is_delta_counts_and_slots);
 	tcase_add_test(tc, wrapped_kernel_counts_add_their_gain);
+	tcase_add_test(tc, cpu_histograms_sum_per_slot_line_by_line);
 	tcase_add_test(tc, names_follow_collectd_tail_style);
 	suite_add_tcase(s, tc);
 

@@ -160,8 +160,8 @@ static int read_faulted(int fd)
 }
 
 /*
- * Read cycles: batch lookups of the map named "counters" (the RTT map is read with its
- * own batch call in the same cycle). Written to TS_FAULT_COUNT_FILE every 50 and at
+ * Read cycles: batch lookups of the map named "counters" (the RTT map is read through
+ * its mapping, with no call). Written to TS_FAULT_COUNT_FILE every 50 and at
  * exit, with plain syscalls: nothing allocated per read.
  */
 static unsigned long read_cycles;
