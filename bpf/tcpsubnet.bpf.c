@@ -151,29 +151,40 @@ struct {
 } memo SEC(".maps");
 
 /*
- * tp_rtt only: the last classification each CPU's RTT program made. An RTT
- * sample (one per round trip) of the socket classified last costs two word compares
- * instead of the LPM lookup or memo lookup (a helper call each, about 50 ns a sample
- * on the project's machine); a bulk flow's samples come from one socket per CPU. The
- * classification is a function of the addresses alone (plus the cgroup: not cached
- * with Cgroup options, which use the memo), and the tries do not change while the
- * programs are attached, so an entry whose addresses match holds the right index
- * whichever socket it came from.
+ * Tracepoint mode (tp_send, tp_recv, tp_rtt): the last classifications each CPU made.
+ * An event of a socket whose addresses were classified last on its CPU costs a few word
+ * compares on a line that is hot while traffic flows, instead of the LPM lookup or the
+ * memo lookup (a helper call each, 20-50 ns on the project's machine, and for the RTT
+ * program's rare events a cold socket-storage line). Two ways, picked by a hash of the
+ * remote address, because one flow's events on a CPU come from both of its ends on
+ * loopback: a receiving CPU runs the bytes program for the receiving socket and the RTT
+ * program for the ACKs to the sending one. Either way may hold any address (a hash that
+ * picks the way made the bench's 198.19.48.1 and .2 share one and evict each other at
+ * every RTT sample), and a fill replaces the way the previous fill did not. With
+ * LocalSubnet blocks the pair of addresses decides: a way's local address is in the
+ * entry's second cache line, which only those configurations touch. The classification is a function of the addresses alone (plus
+ * the cgroup: not cached with Cgroup options, which use the memo), and the tries do not
+ * change while the programs are attached, so an entry whose addresses match holds the
+ * right index whichever socket it came from.
  * Runs on one CPU can nest (a softirq into a task, or a preempted task, under BPF
- * trampolines on preemptible kernels), so an entry is written under a per-CPU
- * sequence count: odd while it is written, changed by every write. A reader uses an
- * entry only if the count was even and the same before and after reading it; a writer
- * that finds it odd (it nested into another writer) undoes its increment and writes
+ * trampolines on preemptible kernels), so the entry is written under a per-CPU
+ * sequence count: odd while it is written, changed by every write. A reader uses a way
+ * only if the count was even and the same before and after reading it; a writer that
+ * finds it odd (it nested into another writer) undoes its increment and writes
  * nothing. Fetching atomic adds, as a nested writer can run between a load and a
  * store: they need 5.12 (BPF_FETCH), which tracepoint mode (6.3+) always has, but not
- * fentry mode (5.5+), whose fentry_rtt classifies every sample.
+ * fentry mode (5.5+), whose programs classify every event.
  */
-struct ts_rtt_cache {
+struct ts_cls_cache {
 	__u64 seq;
-	__u32 raddr[4];
-	__u32 laddr[4];
-	__u32 index;	/* TS_MEMO_SKIP: not counted */
-	__u32 pad[5];	/* a cache line each (see rtt) */
+	__u32 index[2];	/* TS_MEMO_SKIP: not counted */
+	__u32 next;	/* the way the next fill replaces */
+	__u32 pad0;
+	__u32 raddr[2][4];
+	__u32 pad1[2];
+	/* the second line: read and written only with LocalSubnet blocks */
+	__u32 laddr[2][4];
+	__u32 pad2[8];	/* two cache lines each (see rtt) */
 };
 
 /* Keyed by CPU, for the reasons given above rtt. */
@@ -182,8 +193,8 @@ struct {
 	__uint(map_flags, BPF_F_MMAPABLE);
 	__uint(max_entries, 1);
 	__type(key, __u32);
-	__type(value, struct ts_rtt_cache);
-} rtt_cache SEC(".maps");
+	__type(value, struct ts_cls_cache);
+} cls_cache SEC(".maps");
 
 /*
  * What the programs could not do, per CPU (enum ts_stat_id in tcpsubnet.h); user space
@@ -410,6 +421,69 @@ static __always_inline bool classify_typed(const struct sock *sk, __u16 lport, _
 	       classify_addrs(sk, &key, laddr, index, create);
 }
 
+static __always_inline bool cls_way_holds(const struct ts_cls_cache *c, __u32 w,
+					  const __u32 *raddr, const __u32 *laddr)
+{
+	return c->raddr[w][3] == raddr[3] && c->raddr[w][2] == raddr[2] &&
+	       c->raddr[w][1] == raddr[1] && c->raddr[w][0] == raddr[0] &&
+	       (!have_local || (c->laddr[w][3] == laddr[3] && c->laddr[w][2] == laddr[2] &&
+				c->laddr[w][1] == laddr[1] && c->laddr[w][0] == laddr[0]));
+}
+
+/* classify_typed() through cls_cache (see there); cpu: bpf_get_smp_processor_id(). */
+static __always_inline bool classify_cached(const struct sock *sk, __u16 lport, __u32 cpu,
+					    __u32 *index, bool known_tcp)
+{
+	struct ts_lpm_key key;
+	__u32 laddr[4] = {}, raddr[4], found = 0, w;
+	struct ts_cls_cache *c;
+	bool counted, hit;
+	__u64 seq;
+
+	if (!addrs_typed(sk, lport, &key, laddr, known_tcp))
+		return false;
+	c = have_cgroups ? NULL : bpf_map_lookup_elem(&cls_cache, &cpu);
+	if (!c)
+		return classify_addrs(sk, &key, laddr, index, BPF_SK_STORAGE_GET_F_CREATE);
+	seq = c->seq;
+	barrier();
+	if (!(seq & 1)) {
+		if ((hit = cls_way_holds(c, 0, key.addr, laddr)))
+			found = c->index[0];
+		else if ((hit = cls_way_holds(c, 1, key.addr, laddr)))
+			found = c->index[1];
+		barrier();
+		if (hit && c->seq == seq) {
+			*index = found;
+			return found != TS_MEMO_SKIP;
+		}
+	}
+	raddr[0] = key.addr[0];
+	raddr[1] = key.addr[1];
+	raddr[2] = key.addr[2];
+	raddr[3] = key.addr[3];
+	counted = classify_addrs(sk, &key, laddr, index, BPF_SK_STORAGE_GET_F_CREATE);
+	if (__sync_fetch_and_add(&c->seq, 1) & 1) {
+		__sync_fetch_and_add(&c->seq, 1);
+		return counted;
+	}
+	w = c->next & 1;
+	c->raddr[w][0] = raddr[0];
+	c->raddr[w][1] = raddr[1];
+	c->raddr[w][2] = raddr[2];
+	c->raddr[w][3] = raddr[3];
+	if (have_local) {
+		c->laddr[w][0] = laddr[0];
+		c->laddr[w][1] = laddr[1];
+		c->laddr[w][2] = laddr[2];
+		c->laddr[w][3] = laddr[3];
+	}
+	c->index[w] = counted ? *index : TS_MEMO_SKIP;
+	c->next = w ^ 1;
+	__sync_fetch_and_add(&c->seq, 1);
+	return counted;
+}
+
 /* kprobes and raw_tp only have an untyped pointer: CO-RE probe reads. */
 static __always_inline bool read_untyped_lport(const struct sock *sk, __u16 lport,
 					       struct ts_sk *s)
@@ -481,11 +555,15 @@ static __always_inline void add_bytes(__u32 index, __u64 bytes, bool tx)
 		__sync_fetch_and_add(&c->rx_bytes, bytes);
 }
 
-static __always_inline void bytes_typed(const struct sock *sk, __u64 bytes, bool tx)
+/* cached: tracepoint mode, through cls_cache. */
+static __always_inline void bytes_typed(const struct sock *sk, __u64 bytes, bool tx,
+					bool cached)
 {
+	__u16 lport = sk->__sk_common.skc_num;
 	__u32 index;
 
-	if (classify_typed(sk, sk->__sk_common.skc_num, &index, BPF_SK_STORAGE_GET_F_CREATE))
+	if (cached ? classify_cached(sk, lport, bpf_get_smp_processor_id(), &index, false) :
+		     classify_typed(sk, lport, &index, BPF_SK_STORAGE_GET_F_CREATE))
 		add_bytes(index, bytes, tx);
 }
 
@@ -517,55 +595,6 @@ static __always_inline void add_rtt(__u32 cpu, __u32 index, __u32 srtt_us)
 		return;
 	__sync_fetch_and_add(&h->line[l].bucket[k], 1);
 	__sync_fetch_and_add(&h->line[l].sum_us, srtt_us);
-}
-
-/* classify_typed() through rtt_cache (see there). */
-static __always_inline bool classify_rtt(const struct sock *sk, __u32 cpu, __u32 *index)
-{
-	struct ts_lpm_key key;
-	__u32 laddr[4] = {}, raddr[4], found;
-	struct ts_rtt_cache *c;
-	__u64 seq;
-	bool counted;
-
-	if (!addrs_typed(sk, sk->__sk_common.skc_num, &key, laddr, true))
-		return false;
-	c = have_cgroups ? NULL : bpf_map_lookup_elem(&rtt_cache, &cpu);
-	if (!c)
-		return classify_addrs(sk, &key, laddr, index, BPF_SK_STORAGE_GET_F_CREATE);
-	seq = c->seq;
-	barrier();
-	if (!(seq & 1) && c->raddr[3] == key.addr[3] && c->raddr[2] == key.addr[2] &&
-	    c->raddr[1] == key.addr[1] && c->raddr[0] == key.addr[0] &&
-	    (!have_local || (c->laddr[0] == laddr[0] && c->laddr[1] == laddr[1] &&
-			     c->laddr[2] == laddr[2] && c->laddr[3] == laddr[3]))) {
-		found = c->index;
-		barrier();
-		if (c->seq == seq) {
-			*index = found;
-			return found != TS_MEMO_SKIP;
-		}
-	}
-	raddr[0] = key.addr[0];
-	raddr[1] = key.addr[1];
-	raddr[2] = key.addr[2];
-	raddr[3] = key.addr[3];
-	counted = classify_addrs(sk, &key, laddr, index, BPF_SK_STORAGE_GET_F_CREATE);
-	if (__sync_fetch_and_add(&c->seq, 1) & 1) {
-		__sync_fetch_and_add(&c->seq, 1);
-		return counted;
-	}
-	c->raddr[0] = raddr[0];
-	c->raddr[1] = raddr[1];
-	c->raddr[2] = raddr[2];
-	c->raddr[3] = raddr[3];
-	c->laddr[0] = laddr[0];
-	c->laddr[1] = laddr[1];
-	c->laddr[2] = laddr[2];
-	c->laddr[3] = laddr[3];
-	c->index = counted ? *index : TS_MEMO_SKIP;
-	__sync_fetch_and_add(&c->seq, 1);
-	return counted;
 }
 
 #define TS_TCPHDR_ACK 0x10
@@ -666,7 +695,7 @@ static __always_inline void rtt_typed(struct sock *sk, struct sk_buff *skb,
 	if (srtt_us == 0)
 		return;
 	cpu = bpf_get_smp_processor_id();
-	if (cached ? classify_rtt(sk, cpu, &index) :
+	if (cached ? classify_cached(sk, sk->__sk_common.skc_num, cpu, &index, true) :
 		     classify_typed(sk, sk->__sk_common.skc_num, &index,
 				    BPF_SK_STORAGE_GET_F_CREATE))
 		add_rtt(cpu, index, srtt_us);
@@ -722,7 +751,7 @@ SEC("tp_btf/sock_send_length")
 int BPF_PROG(tp_send, struct sock *sk, int ret, int flags)
 {
 	if (ret > 0)
-		bytes_typed(sk, ret, true);
+		bytes_typed(sk, ret, true, true);
 	return 0;
 }
 
@@ -730,7 +759,7 @@ SEC("tp_btf/sock_recv_length")
 int BPF_PROG(tp_recv, struct sock *sk, int ret, int flags)
 {
 	if (counted_read(ret, flags))
-		bytes_typed(sk, ret, false);
+		bytes_typed(sk, ret, false, true);
 	return 0;
 }
 
@@ -839,7 +868,7 @@ SEC("fexit/tcp_sendmsg")
 int BPF_PROG(fexit_sendmsg, struct sock *sk, struct msghdr *msg, size_t size, int ret)
 {
 	if (ret > 0)
-		bytes_typed(sk, ret, true);
+		bytes_typed(sk, ret, true, false);
 	return 0;
 }
 
@@ -849,7 +878,7 @@ int BPF_PROG(fexit_sendpage, struct sock *sk, struct page *page, int offset, siz
 	     int flags, int ret)
 {
 	if (ret > 0)
-		bytes_typed(sk, ret, true);
+		bytes_typed(sk, ret, true, false);
 	return 0;
 }
 
@@ -858,7 +887,7 @@ int BPF_PROG(fexit_recvmsg, struct sock *sk, struct msghdr *msg, size_t len, int
 	     int *addr_len, int ret)
 {
 	if (counted_read(ret, flags))
-		bytes_typed(sk, ret, false);
+		bytes_typed(sk, ret, false, false);
 	return 0;
 }
 
@@ -868,7 +897,7 @@ int BPF_PROG(fexit_recvmsg_nb, struct sock *sk, struct msghdr *msg, size_t len,
 	     int nonblock, int flags, int *addr_len, int ret)
 {
 	if (counted_read(ret, flags))
-		bytes_typed(sk, ret, false);
+		bytes_typed(sk, ret, false, false);
 	return 0;
 }
 

@@ -1172,10 +1172,10 @@ again:
 	bpf_map__set_max_entries(skel->maps.local_subnets,
 				 c->n_lprefixes ? (__u32)c->n_lprefixes : 1);
 	bpf_map__set_max_entries(skel->maps.counters, n_ids);
-	/* rtt and rtt_cache are keyed by CPU (bpf/tcpsubnet.bpf.c, rtt). */
+	/* rtt and cls_cache are keyed by CPU (bpf/tcpsubnet.bpf.c, rtt). */
 	skel->rodata->rtt_slots = c->rtt ? n_ids : 1;
 	bpf_map__set_max_entries(skel->maps.rtt, (__u32)ncpu * skel->rodata->rtt_slots);
-	bpf_map__set_max_entries(skel->maps.rtt_cache, (__u32)ncpu);
+	bpf_map__set_max_entries(skel->maps.cls_cache, (__u32)ncpu);
 	bpf_map__set_max_entries(skel->maps.cgroup_slots,
 				 ts_config_has_cgroups(c) ? TS_CGROUP_MAX_IDS : 1);
 	/* One entry per thread inside a probed call; preallocated, so bounded. */

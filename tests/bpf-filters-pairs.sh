@@ -74,11 +74,17 @@ cat >"$TS_TMP/flows" <<'FLOWS'
 --listen 198.18.171.1 --connect 198.18.171.1 --bind 198.18.172.1 --bytes 200003 --reply-bytes 50021
 --listen dual --connect 198.18.170.2 --bind 198.18.171.2 --bytes 250007 --reply-bytes 70001
 FLOWS
-# The same with a trie large enough for the per-socket memo (local addresses included).
+# The same with a trie large enough for the per-socket memo (local addresses included),
+# and with every flow on one CPU: flows 1 and 2 have the same remote address and
+# different local ones, and their events then meet in that CPU's last classifications
+# (tcpsubnet.bpf.c, cls_cache), which must tell them apart by the local address too.
 ts_memo_pad "$TS_TMP/conf.p" "$TS_TMP/conf.p.memo"
-for conf in conf.p conf.p.memo; do
+for conf in conf.p conf.p.memo conf.p.cpu0; do
+	pin=""
 	[ "$conf" = conf.p.memo ] && label="pairs, memo"
-	if ts_probe_run "$TS_TMP/$conf" "$TS_TMP/flows" ip netns exec "$ns"; then
+	[ "$conf" = conf.p.cpu0 ] && label="pairs, one CPU" conf=conf.p pin="taskset -c 0"
+	# shellcheck disable=SC2086 # pin: words on purpose
+	if ts_probe_run "$TS_TMP/$conf" "$TS_TMP/flows" ip netns exec "$ns" $pin; then
 		c1=$(ts_field "$(ts_moved 1)" c2s) s1=$(ts_field "$(ts_moved 1)" s2c)
 		c2=$(ts_field "$(ts_moved 2)" c2s) s2=$(ts_field "$(ts_moved 2)" s2c)
 		c3=$(ts_field "$(ts_moved 3)" c2s) s3=$(ts_field "$(ts_moved 3)" s2c)

@@ -192,8 +192,8 @@ check_sampling slow-server slow-client 4 5 2
 
 # ---- concurrent flows to both delays: every sample in its own subnet ----
 # Three connections per delay at once (IPv4 both, and one IPv6), so consecutive RTT samples on one CPU alternate
-# between the subnets (tp_rtt keeps the last classification per CPU: tcpsubnet.bpf.c,
-# rtt_cache). RTT through the 0.5 ms relay is about 1.2 ms, through the 5 ms one at
+# between the subnets (tp_rtt keeps the last classifications per CPU: tcpsubnet.bpf.c,
+# cls_cache). RTT through the 0.5 ms relay is about 1.2 ms, through the 5 ms one at
 # least 10 ms: a sample of one subnet counted in the other would show in a log2 bucket
 # the other's RTT never reaches (8.192 ms and up for the fast subnet, below for the slow).
 cat >"$TS_TMP/run.par" <<RUN
